@@ -1,0 +1,316 @@
+"""The `kvdm` command line: train, sample, predict, extend, interpolate,
+upsample and inspect video diffusion models.
+
+Commands are thin: they read options, call `kvdm.training` and turn bad input
+into one-line errors. Keras is imported inside the commands, after
+`--backend` (or the recipe's `train.backend`) has set `KERAS_BACKEND`.
+"""
+
+import functools
+import os
+import sys
+
+import click
+
+from kvdm.config import BACKENDS
+from kvdm.config import SAMPLERS
+from kvdm.config import RecipeError
+from kvdm.config import load_recipe
+
+# Errors that are the user's input, not a bug: shown as one line.
+_INPUT_ERRORS = (RecipeError, ValueError, FileNotFoundError, FileExistsError,
+                 NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def _set_backend(backend):
+    """Selects the Keras backend; must run before Keras is imported."""
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.config.backend() != backend:
+            raise click.UsageError(
+                f"Keras is already loaded with backend "
+                f"{keras.config.backend()!r}; cannot switch to {backend!r}."
+            )
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def _one_line_errors(command):
+    """Turns input errors raised by a command into `click.ClickException`."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except _INPUT_ERRORS as error:
+            message = str(error).strip().splitlines()
+            raise click.ClickException(
+                " ".join(line.strip() for line in message) or repr(error)
+            ) from None
+
+    return wrapper
+
+
+@click.group(name="kvdm", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Keras backend (default: the recipe's train.backend, "
+                   "else KERAS_BACKEND).")
+@click.version_option(package_name="kvdm")
+@click.pass_context
+def cli(ctx, backend):
+    """Keras Video Diffusion Models."""
+    ctx.obj = {"backend": backend}
+    _set_backend(backend)
+
+
+def _sampling_options(command):
+    """Options shared by every command that samples."""
+    options = [
+        click.option("--sampler", type=click.Choice(SAMPLERS), default=None,
+                      help="Sampler (default: the recipe's)."),
+        click.option("--steps", type=int, default=None,
+                     help="Sampling steps (default: the recipe's)."),
+        click.option("--gamma", type=float, default=None,
+                     help="Ancestral variance interpolation in [0, 1]."),
+        click.option("--seed", type=int, default=None,
+                     help="Sampling seed (default: the recipe's)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _sample_config(loaded, **changes):
+    """The run's `sample` section with command-line changes (validated)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return loaded.recipe.sample.replace(**changes)
+
+
+def _load(source):
+    from kvdm.training import load_for_sampling
+
+    loaded = load_for_sampling(source)
+    step = "" if loaded.step is None else f" (step {loaded.step})"
+    click.echo(f"Loaded {loaded.source}{step}.", err=True)
+    return loaded
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a recipe value (YAML), e.g. --set train.steps=100."
+                   " Repeatable.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False),
+              default=None,
+              help="Run folder (default: train.output_dir, else "
+                   "runs/<recipe name>).")
+@click.option("--resume", is_flag=True,
+              help="Continue from the newest checkpoint in the run folder.")
+@click.pass_context
+@_one_line_errors
+def train(ctx, recipe, overrides, output_dir, resume):
+    """Train the model described by RECIPE (a YAML file)."""
+    loaded = load_recipe(recipe, overrides)
+    if ctx.obj["backend"] is None and loaded.train.backend is not None:
+        _set_backend(loaded.train.backend)
+    output_dir = output_dir or loaded.train.output_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(recipe))[0])
+    from kvdm.training import train as train_recipe
+
+    click.echo(f"Training {recipe} into {output_dir}", err=True)
+    result = train_recipe(loaded, output_dir, resume=resume)
+    if result.interrupted:
+        click.echo(
+            f"Stopped at step {result.step}; checkpoint {result.checkpoint}. "
+            f"Continue with: kvdm train {recipe} --output {output_dir} "
+            "--resume", err=True)
+        sys.exit(130)
+    click.echo(f"Done: {result.step} steps. Model: {result.export}. "
+               f"Samples: {result.samples[-1]}", err=True)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=False))
+@click.option("--num-videos", type=int, default=None,
+              help="Videos to sample (default: the recipe's).")
+@click.option("--frames", type=int, default=None,
+              help="Frames per video (default: the recipe's).")
+@_sampling_options
+@click.option("--guidance-weight", type=float, default=None,
+              help="Classifier-free guidance weight (text models).")
+@click.option("--prompt", type=str, default=None,
+              help="Text prompt (text-conditioned models only).")
+@click.option("--output", type=click.Path(dir_okay=False), default="samples.gif",
+              show_default=True, help="Output file: .gif, .mp4 or .png.")
+@_one_line_errors
+def sample(source, num_videos, frames, sampler, steps, gamma, seed,
+           guidance_weight, prompt, output):
+    """Sample videos from SOURCE: a run folder, a checkpoint or a .keras file."""
+    from kvdm.training import sampling
+
+    _check_suffix(output)
+    loaded = _load(source)
+    if prompt is not None:
+        if loaded.model.denoiser.condition_dim is None:
+            raise click.UsageError(
+                "--prompt needs a text-conditioned model; this model is "
+                "unconditional (its network has no condition_dim).")
+        raise click.UsageError(
+            "--prompt needs a text encoder, which kvdm does not ship yet.")
+    config = _sample_config(
+        loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+        guidance_weight=guidance_weight, num_videos=num_videos,
+        num_frames=frames)
+    recipe = loaded.recipe.replace(sample=config)
+    videos = sampling.generate(loaded.model, recipe, loaded.video_shape)
+    sampling.write_videos(output, videos, fps=config.fps)
+    click.echo(f"Wrote {len(videos)} videos to {output}", err=True)
+
+
+def _check_suffix(output):
+    from kvdm.training.sampling import VIDEO_SUFFIXES
+
+    if os.path.splitext(output)[1].lower() not in VIDEO_SUFFIXES:
+        raise click.BadParameter(
+            f"must end in one of {', '.join(VIDEO_SUFFIXES)}. "
+            f"Received: {output}", param_hint="--output")
+
+
+def _conditioning_options(command):
+    """Options of the commands that condition on an input video."""
+    options = [
+        click.argument("source", type=click.Path(exists=False)),
+        click.argument("video", type=click.Path(dir_okay=False)),
+        click.option("--output", type=click.Path(dir_okay=False),
+                     required=True, help="Output file: .gif, .mp4 or .png."),
+        click.option("--method",
+                     type=click.Choice(["reconstruction_guidance",
+                                        "replacement"]),
+                     default="reconstruction_guidance", show_default=True,
+                     help="How the known frames are imposed."),
+        click.option("--weight", "reconstruction_weight", type=float,
+                     default=None,
+                     help="Reconstruction guidance weight w_r "
+                          "(default: the recipe's)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return _sampling_options(command)
+
+
+def _run_task(task, source, video, output, method, reconstruction_weight,
+              sampler, steps, gamma, seed, read_frames=None, **options):
+    from kvdm.training import sampling
+
+    _check_suffix(output)
+    if not os.path.isfile(video):
+        raise FileNotFoundError(f"Input video not found: {video}")
+    loaded = _load(source)
+    config = _sample_config(
+        loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+        conditioning=method, reconstruction_weight=reconstruction_weight)
+    given, result = sampling.run_task(loaded, task, video, config,
+                                      read_frames=read_frames, **options)
+    sampling.write_videos(output, result, fps=config.fps)
+    click.echo(f"{task}: {given.shape[1]} input frames "
+               f"({given.shape[2]}x{given.shape[3]}) -> {result.shape[1]} "
+               f"frames ({result.shape[2]}x{result.shape[3]}) in {output}",
+               err=True)
+
+
+@cli.command()
+@_conditioning_options
+@click.option("--context-frames", type=int, default=1, show_default=True,
+              help="Frames of VIDEO used as known context.")
+@click.option("--frames", type=int, default=None,
+              help="Output frames, context included (default: the model's).")
+@_one_line_errors
+def predict(source, video, output, method, reconstruction_weight, sampler,
+            steps, gamma, seed, context_frames, frames):
+    """Predict the frames that follow the first frames of VIDEO."""
+    if context_frames < 1:
+        raise click.BadParameter("must be >= 1.", param_hint="--context-frames")
+    _run_task("predict", source, video, output, method,
+              reconstruction_weight, sampler, steps, gamma, seed,
+              read_frames=context_frames, num_frames=frames)
+
+
+@cli.command()
+@_conditioning_options
+@click.option("--frames", type=int, required=True,
+              help="Length of the output video.")
+@click.option("--window", "window_frames", type=int, default=None,
+              help="Frames sampled at once (default: the input length).")
+@click.option("--overlap", type=int, default=None,
+              help="Known frames at the start of each window.")
+@_one_line_errors
+def extend(source, video, output, method, reconstruction_weight, sampler,
+           steps, gamma, seed, frames, window_frames, overlap):
+    """Extend VIDEO autoregressively to --frames frames."""
+    _run_task("extend", source, video, output, method, reconstruction_weight,
+              sampler, steps, gamma, seed, num_frames=frames,
+              window_frames=window_frames, overlap=overlap)
+
+
+@cli.command()
+@_conditioning_options
+@click.option("--factor", type=int, default=2, show_default=True,
+              help="Frame-rate multiplier.")
+@click.option("--window", "window_frames", type=int, default=None,
+              help="Frames sampled at once (default: the whole output).")
+@_one_line_errors
+def interpolate(source, video, output, method, reconstruction_weight,
+                sampler, steps, gamma, seed, factor, window_frames):
+    """Raise the frame rate of VIDEO by --factor."""
+    _run_task("interpolate", source, video, output, method,
+              reconstruction_weight, sampler, steps, gamma, seed,
+              factor=factor, window_frames=window_frames)
+
+
+@cli.command()
+@_conditioning_options
+@click.option("--factor", "spatial_factor", type=int, default=2,
+              show_default=True, help="Spatial upsampling factor.")
+@click.option("--window", "window_frames", type=int, default=None,
+              help="Frames sampled at once (default: the whole output).")
+@_one_line_errors
+def upsample(source, video, output, method, reconstruction_weight, sampler,
+             steps, gamma, seed, spatial_factor, window_frames):
+    """Spatial super-resolution of VIDEO with a high-resolution model
+    (always reconstruction guidance, equation 8)."""
+    del method
+    _run_task("upsample", source, video, output, "reconstruction_guidance",
+              reconstruction_weight, sampler, steps, gamma, seed,
+              spatial_factor=spatial_factor, window_frames=window_frames)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=False))
+@_one_line_errors
+def info(source):
+    """Show the model, recipe, step and parameter count of SOURCE."""
+    from kvdm.training import sampling
+
+    loaded = _load(source)
+    unet = loaded.model.denoiser
+    click.echo(f"source: {loaded.source}")
+    click.echo(f"step: {loaded.step if loaded.step is not None else 'n/a'}")
+    click.echo(f"model: {type(unet).__name__} "
+               f"(prediction_type={loaded.model.prediction_type})")
+    click.echo(f"parameters: {sampling.parameter_count(loaded.model):,}")
+    click.echo(f"video shape (T, H, W, C): {tuple(loaded.video_shape)}")
+    click.echo("recipe:")
+    click.echo(loaded.recipe.to_yaml().rstrip())
+
+
+def main(argv=None):
+    """Entry point of the `kvdm` console script."""
+    cli.main(args=argv, prog_name="kvdm")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The `diffusion` section of a recipe."""
+
+import dataclasses
+
+from kvdm.config.fields import RecipeError
+from kvdm.config.fields import Section
+from kvdm.config.fields import setting
+
+SCHEDULES = ("cosine",)
+PREDICTION_TYPES = ("eps", "v", "x")
+LOSS_WEIGHTINGS = (
+    "eps", "snr", "v", "snr_plus_one", "x", "constant", "truncated_snr",
+    "min_snr",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig(Section):
+    """The diffusion process and its training objective.
+
+    Args:
+        schedule: str. Noise schedule in log-SNR space. Defaults to "cosine".
+        logsnr_min: float. Log-SNR at t = 1. Defaults to -20.
+        logsnr_max: float. Log-SNR at t = 0. Defaults to 20.
+        prediction_type: str. What the network predicts: "eps", "v" or "x".
+            Defaults to "eps".
+        loss_weighting: str or None. Data-space weight `w(lambda)` of
+            equation 2; None is the plain mean squared error on the
+            prediction target. Defaults to None.
+        num_image_frames: int. Independent image frames appended to each
+            video for joint image-video training. Defaults to 0.
+        condition_dropout: float. Probability of dropping the condition
+            (classifier-free guidance training), in [0, 1). Defaults to 0.
+    """
+
+    section = "diffusion"
+
+    schedule: str = setting("cosine", "noise schedule", choices=SCHEDULES)
+    logsnr_min: float = setting(-20.0, "log-SNR at t = 1")
+    logsnr_max: float = setting(20.0, "log-SNR at t = 0")
+    prediction_type: str = setting(
+        "eps", "network prediction target", choices=PREDICTION_TYPES
+    )
+    loss_weighting: str | None = setting(
+        None, "loss weighting name", choices=LOSS_WEIGHTINGS
+    )
+    num_image_frames: int = setting(
+        0, "independent image frames per video", minimum=0
+    )
+    condition_dropout: float = setting(
+        0.0, "condition dropout probability", minimum=0.0,
+        exclusive_maximum=1.0,
+    )
+
+    def check(self):
+        if not self.logsnr_min < self.logsnr_max:
+            raise RecipeError(
+                "`diffusion.logsnr_min` must be smaller than "
+                "`diffusion.logsnr_max`. Received: "
+                f"diffusion.logsnr_min={self.logsnr_min}, "
+                f"diffusion.logsnr_max={self.logsnr_max}"
+            )

@@ -1,0 +1,69 @@
+"""The `sample` section of a recipe."""
+
+import dataclasses
+
+from kvdm.config.fields import Section
+from kvdm.config.fields import setting
+
+SAMPLERS = ("ancestral", "predictor_corrector", "ddim")
+CONDITIONING_METHODS = (
+    "replacement",
+    "replacement_conditional",
+    "reconstruction_guidance",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig(Section):
+    """How videos are sampled from a trained model.
+
+    Args:
+        sampler: str. "ancestral", "predictor_corrector" or "ddim".
+            Defaults to "ancestral".
+        num_steps: int. Predictor steps from t = 1 to t = 0. Defaults to 256.
+        gamma: float. Interpolation between the lower and upper variance of
+            the ancestral step (section 2 of the paper). Defaults to 0.
+        num_corrector_steps: int. Langevin corrector steps per predictor
+            step. Defaults to 0.
+        langevin_delta: float. Langevin step size. Defaults to 0.1.
+        guidance_weight: float. Classifier-free guidance weight.
+            Defaults to 0.
+        reconstruction_weight: float. Reconstruction guidance weight w_r
+            (equations 7 and 8). Defaults to 1.
+        conditioning: str. How a video is conditioned on known frames:
+            "replacement", "replacement_conditional" or
+            "reconstruction_guidance". Defaults to "reconstruction_guidance".
+        num_videos: int. Videos per sampling call. Defaults to 4.
+        num_frames: int or None. Frames per sampled video; None uses
+            `data.num_frames`. Defaults to None.
+        fps: int. Frames per second of written videos. Defaults to 8.
+        seed: int. Seed of the sampling noise. Defaults to 0.
+    """
+
+    section = "sample"
+
+    sampler: str = setting("ancestral", "sampler name", choices=SAMPLERS)
+    num_steps: int = setting(256, "sampling steps", minimum=1)
+    gamma: float = setting(
+        0.0, "ancestral variance interpolation", minimum=0.0, maximum=1.0
+    )
+    num_corrector_steps: int = setting(
+        0, "Langevin corrector steps", minimum=0
+    )
+    langevin_delta: float = setting(
+        0.1, "Langevin step size", exclusive_minimum=0.0
+    )
+    guidance_weight: float = setting(
+        0.0, "classifier-free guidance weight", minimum=0.0
+    )
+    reconstruction_weight: float = setting(
+        1.0, "reconstruction guidance weight w_r", minimum=0.0
+    )
+    conditioning: str = setting(
+        "reconstruction_guidance", "conditioning method",
+        choices=CONDITIONING_METHODS,
+    )
+    num_videos: int = setting(4, "videos per call", minimum=1)
+    num_frames: int | None = setting(None, "frames per video", minimum=1)
+    fps: int = setting(8, "frames per second", minimum=1)
+    seed: int = setting(0, "sampling seed", minimum=0)

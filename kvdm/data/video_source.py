@@ -1,0 +1,206 @@
+"""Base class of the in-process video sources (MovingDigits, Clips, VideoFolder)."""
+
+import atexit
+import functools
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+# tf.data runs the Python callbacks of these pipelines on its own threads. If
+# the interpreter starts finalizing while a prefetching thread is about to
+# enter a callback, that thread waits forever for the GIL and deleting the
+# iterator hangs the exit. At exit, callbacks are therefore refused (they fail
+# at once) and we wait until the prefetch threads have stopped calling.
+_callbacks = {"closing": False, "active": 0, "last": 0.0}
+_callbacks_lock = threading.Lock()
+
+
+def pipeline_callback(function):
+    """Wraps a tf.data Python callback so that the interpreter can exit cleanly."""
+
+    @functools.wraps(function)
+    def wrapper(*args):
+        with _callbacks_lock:
+            _callbacks["last"] = time.monotonic()
+            if _callbacks["closing"]:
+                raise RuntimeError("The interpreter is exiting: the kvdm input pipeline is closed.")
+            _callbacks["active"] += 1
+        try:
+            return function(*args)
+        finally:
+            with _callbacks_lock:
+                _callbacks["active"] -= 1
+                _callbacks["last"] = time.monotonic()
+
+    return wrapper
+
+
+@atexit.register
+def _close_pipelines(quiet_seconds=0.25, timeout_seconds=10.0):
+    with _callbacks_lock:
+        _callbacks["closing"] = True
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        with _callbacks_lock:
+            idle = _callbacks["active"] == 0 and time.monotonic() - _callbacks["last"] > quiet_seconds
+        if idle:
+            return
+        time.sleep(0.02)
+
+
+def uint8_to_float(video):
+    """Maps a uint8 tensor in [0, 255] to float32 in [-1, 1]."""
+    return tf.cast(video, tf.float32) / 127.5 - 1.0
+
+
+class VideoSource:
+    """A finite, indexable set of videos turned into a deterministic tf.data pipeline.
+
+    Subclasses define `__len__` (videos per epoch) and `render(indices, epochs)`,
+    which returns a uint8 batch (B, T, H, W, C) and a list of captions (or None)
+    for the given video indices. The pipeline is a stream of positions
+    `p = 0, 1, 2, ...`; position `p` is video `perm_e[p % N]` of epoch
+    `e = p // N`, where `perm_e` is a permutation drawn from `(seed, e)`
+    when shuffling. The same seed therefore always gives the same sequence of
+    batches, and resuming at batch `n` (`start_batch=n`) costs nothing.
+
+    Args:
+        split: str. "train" or "test".
+        num_frames: int. Frames per video.
+        image_size: int. Height and width of the frames.
+        seed: int. Seed of every random choice. Defaults to 0.
+    """
+
+    channels = 3
+    has_captions = False
+
+    def __init__(self, split, num_frames, image_size, seed=0):
+        if split not in ("train", "test"):
+            raise ValueError(f"`split` must be 'train' or 'test'. Received: split={split!r}")
+        if int(num_frames) < 1:
+            raise ValueError(f"`num_frames` must be a positive integer. Received: num_frames={num_frames}")
+        if int(image_size) < 1:
+            raise ValueError(f"`image_size` must be a positive integer. Received: image_size={image_size}")
+        self.split = split
+        self.num_frames = int(num_frames)
+        self.image_size = int(image_size)
+        self.seed = int(seed)
+        self._permutations = {}
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def render(self, indices, epochs):
+        """Returns (uint8 videos (B, T, H, W, C), list of captions or None)."""
+        raise NotImplementedError
+
+    def element_rng(self, index, epoch):
+        """A numpy Generator that depends only on (seed, epoch, index)."""
+        return np.random.default_rng([self.seed, int(epoch), int(index), 1])
+
+    def permutation(self, epoch):
+        """Order of the videos in `epoch` (a seeded permutation, cached)."""
+        epoch = int(epoch)
+        if epoch not in self._permutations:
+            if len(self._permutations) > 2:
+                self._permutations.pop(next(iter(self._permutations)))
+            rng = np.random.default_rng([self.seed, epoch, 0])
+            self._permutations[epoch] = rng.permutation(len(self))
+        return self._permutations[epoch]
+
+    def indices_at(self, positions, shuffle):
+        """Maps stream positions to (video indices, epochs)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        size = len(self)
+        epochs = positions // size
+        offsets = positions % size
+        if not shuffle:
+            return offsets, epochs
+        indices = np.empty_like(offsets)
+        for epoch in np.unique(epochs):
+            mask = epochs == epoch
+            indices[mask] = self.permutation(epoch)[offsets[mask]]
+        return indices, epochs
+
+    def video_shape(self):
+        return (self.num_frames, self.image_size, self.image_size, self.channels)
+
+    def as_dataset(
+        self,
+        batch_size,
+        shuffle=None,
+        repeat=None,
+        start_batch=0,
+        drop_remainder=True,
+        prefetch=True,
+    ):
+        """Builds the tf.data pipeline.
+
+        Args:
+            batch_size: int. Videos per batch.
+            shuffle: bool or None. Shuffle the order of the videos with a
+                fresh seeded permutation per epoch. Defaults to None
+                (True for "train", False for "test").
+            repeat: bool or None. Repeat forever (batches run on across epoch
+                boundaries). Defaults to None (True for "train", False for
+                "test").
+            start_batch: int. Index of the first batch (resuming a run).
+                Defaults to 0.
+            drop_remainder: bool. Drop a final partial batch. Defaults to True.
+            prefetch: bool. Prefetch batches in the background. Defaults to True.
+
+        Returns:
+            A `tf.data.Dataset` of dicts {"video": float32 (B, T, H, W, C) in
+            [-1, 1], "caption": tf.string (B,)} ("caption" only when the
+            source has captions).
+        """
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
+        if int(start_batch) < 0:
+            raise ValueError(f"`start_batch` must be >= 0. Received: start_batch={start_batch}")
+        shuffle = self.split == "train" if shuffle is None else bool(shuffle)
+        repeat = self.split == "train" if repeat is None else bool(repeat)
+        if drop_remainder and not repeat and len(self) < batch_size:
+            raise ValueError(
+                f"The {self.split} split holds {len(self)} videos, fewer than one batch. "
+                f"Received: batch_size={batch_size}"
+            )
+        start = int(start_batch) * batch_size
+        stop = _INT64_MAX if repeat else len(self)
+        positions = tf.data.Dataset.range(start, stop)
+        dataset = self._batches(positions, shuffle, batch_size, drop_remainder)
+        if prefetch:
+            dataset = dataset.prefetch(tf.data.AUTOTUNE)
+        return dataset
+
+    def _batches(self, positions, shuffle, batch_size, drop_remainder):
+        """Turns the stream of positions into batches of elements."""
+        shape = self.video_shape()
+        has_captions = self.has_captions
+
+        @pipeline_callback
+        def render_numpy(batch_positions):
+            indices, epochs = self.indices_at(batch_positions, shuffle)
+            videos, captions = self.render(indices, epochs)
+            if captions is None:
+                captions = [""] * len(indices)
+            return videos, np.asarray(captions, dtype=object).astype(bytes)
+
+        def render(batch_positions):
+            videos, captions = tf.numpy_function(
+                render_numpy, [batch_positions], Tout=[tf.uint8, tf.string], stateful=False
+            )
+            batch = batch_positions.shape[0]
+            videos.set_shape((batch,) + shape)
+            captions.set_shape((batch,))
+            element = {"video": uint8_to_float(videos)}
+            if has_captions:
+                element["caption"] = captions
+            return element
+
+        return positions.batch(batch_size, drop_remainder=drop_remainder).map(render)

@@ -1,0 +1,317 @@
+"""The trainable video diffusion model: noising, joint image frames, loss."""
+
+import keras
+from keras import ops
+
+from kvdm.diffusion.losses import get_loss_weighting
+from kvdm.diffusion.losses import loss_weight
+from kvdm.diffusion.losses import weighted_mse
+from kvdm.diffusion.parameterization import check_prediction_type
+from kvdm.diffusion.parameterization import diffuse
+from kvdm.diffusion.parameterization import expand_to
+from kvdm.diffusion.parameterization import target
+from kvdm.diffusion.schedules import get_schedule
+
+_OUTPUT_KEYS = ("prediction", "target", "weight")
+
+
+@keras.saving.register_keras_serializable(package="kvdm")
+class VideoDiffusion(keras.Model):
+    """A continuous-time Gaussian diffusion model of videos.
+
+    Wraps a denoising network (for example `kvdm.models.VideoUNet`) and
+    trains it with the weighted denoising loss of equation 2 through
+    `Model.fit` on every backend. One training step draws `t ~ U[0, 1]` and
+    `eps ~ N(0, I)` per example, optionally appends independent image frames
+    taken from other videos of the batch (joint image-video training,
+    section 3), optionally drops the conditioning, forms
+    `z_t = alpha_t x + sigma_t eps` (equation 1) and regresses the
+    parameterization's target (eps, v or x) from `z_t`.
+
+    `call` returns the prediction, the target and the per-example loss weight
+    in a dict; `compute_loss` reduces them to the weighted mean squared
+    error. Image frames count in the loss like video frames. With
+    `training=False` the same noising is done with fixed seeds and no
+    condition dropout, so `evaluate` reports a reproducible loss.
+
+    The noise draws, the schedule, the noising and the loss run in float32
+    whatever the dtype policy; the denoiser runs under its own policy (e.g.
+    `"mixed_bfloat16"`) and its output is cast to float32. The wrapper itself
+    defaults to `dtype="float32"` so that the data is not rounded before it
+    is noised. (With a `"mixed_float16"` denoiser, wrap the optimizer in a
+    `keras.optimizers.LossScaleOptimizer` yourself.)
+
+    EMA weights come from the optimizer (`use_ema=True`); see
+    `kvdm.diffusion.ema` for what `fit` does with them.
+
+    Args:
+        denoiser: `keras.Model` called as `denoiser(z_t, logsnr,
+            condition=None, num_image_frames=0, training=None)` and returning
+            a prediction of `z_t`'s shape.
+        schedule: str, dict or `LogSNRSchedule`. The noise schedule.
+            Defaults to `"cosine"`.
+        prediction_type: str. What the denoiser predicts: `"eps"`, `"v"` or
+            `"x"`. Defaults to `"eps"`.
+        loss_weighting: `None`, str or callable. `None` is the plain mean
+            squared error on the prediction target (for eps-prediction, the
+            paper's loss). A name from `kvdm.diffusion.losses.LOSS_WEIGHTINGS`
+            or a callable gives the data-space weight `w(lambda)` of
+            equation 2 instead. Defaults to `None`.
+        num_image_frames: int. Independent image frames appended to every
+            training video, each from a random frame of another video of the
+            batch (batches of at least 2 videos are needed for the frames to
+            come from other videos). Defaults to 0.
+        condition_dropout: float in `[0, 1)`. Probability of replacing an
+            example's conditioning by the null condition (all zeros) during
+            training, for classifier-free guidance. Defaults to 0.
+        seed: int or None. Seed of the training noise draws; evaluation
+            draws use fixed seeds derived from it. Defaults to None.
+        **kwargs: passed to `keras.Model` (e.g. `name`, `dtype`).
+
+    Call arguments:
+        inputs: a video tensor `(batch, frames, height, width, channels)` in
+            `[-1, 1]`, or a dict with key `"video"` and optionally
+            `"condition"` (`(batch, dim)` or `(batch, length, dim)`).
+        training: bool. Random draws and condition dropout when True, fixed
+            draws when False.
+
+    Returns (of `call`):
+        A dict with `"prediction"` and `"target"` of shape
+        `(batch, frames + num_image_frames, height, width, channels)`,
+        `"weight"` `(batch,)` and `"logsnr"` `(batch,)`, all float32.
+
+    Example:
+
+    >>> unet = kvdm.models.VideoUNet.from_preset("tiny")
+    >>> diffusion = VideoDiffusion(unet, prediction_type="v", seed=0)
+    >>> diffusion.compile(optimizer=keras.optimizers.Adam(
+    ...     2e-4, use_ema=True, ema_momentum=0.999))
+    >>> diffusion.fit(dataset, epochs=1, steps_per_epoch=10)
+    >>> prediction = diffusion.denoise(z_t, logsnr)
+
+    References:
+        - [Ho et al., 2022, Video Diffusion Models](https://arxiv.org/abs/2204.03458)
+        - [Salimans and Ho, 2022, Progressive Distillation](https://arxiv.org/abs/2202.00512)
+        - [Ho and Salimans, 2022, Classifier-Free Diffusion Guidance](https://arxiv.org/abs/2207.12598)
+    """
+
+    def __init__(
+        self,
+        denoiser,
+        schedule="cosine",
+        prediction_type="eps",
+        loss_weighting=None,
+        num_image_frames=0,
+        condition_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not callable(denoiser):
+            raise ValueError(
+                "`denoiser` must be a Keras model or layer. "
+                f"Received: denoiser={denoiser!r}"
+            )
+        check_prediction_type(prediction_type)
+        get_loss_weighting(loss_weighting)
+        if (
+            isinstance(num_image_frames, bool)
+            or not isinstance(num_image_frames, int)
+            or num_image_frames < 0
+        ):
+            raise ValueError(
+                "`num_image_frames` must be a non-negative int. "
+                f"Received: num_image_frames={num_image_frames!r}"
+            )
+        if not 0.0 <= float(condition_dropout) < 1.0:
+            raise ValueError(
+                "`condition_dropout` must be in [0, 1). "
+                f"Received: condition_dropout={condition_dropout!r}"
+            )
+        if seed is not None and not isinstance(seed, int):
+            raise ValueError(
+                f"`seed` must be an int or None. Received: seed={seed!r}"
+            )
+        self.denoiser = denoiser
+        self.schedule = get_schedule(schedule)
+        self.prediction_type = prediction_type
+        self.loss_weighting = loss_weighting
+        self.num_image_frames = num_image_frames
+        self.condition_dropout = float(condition_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # ------------------------------------------------------------------ utils
+    @staticmethod
+    def _unpack(inputs):
+        if isinstance(inputs, dict):
+            if "video" not in inputs:
+                raise ValueError(
+                    "Dict inputs need a 'video' entry (and optionally "
+                    f"'condition'). Received: keys={sorted(inputs)}"
+                )
+            return inputs["video"], inputs.get("condition")
+        return inputs, None
+
+    def _seeds(self, training):
+        """Seeds for (t, eps, image frames, condition dropout)."""
+        if training:
+            return (self.seed_generator,) * 4
+        base = 0 if self.seed is None else self.seed
+        return tuple(base + offset for offset in (1, 2, 3, 4))
+
+    def add_image_frames(self, video, seed=None):
+        """Appends `num_image_frames` frames taken from other videos.
+
+        Frame `T + k` of example `b` is frame `f` of example
+        `(b + o) mod batch` with `o` uniform in `[1, batch - 1]` and `f`
+        uniform in `[0, T)`, drawn independently for every `(b, k)`.
+
+        Args:
+            video: tensor `(batch, frames, height, width, channels)`.
+            seed: a `SeedGenerator`, an int, or None for the model's own
+                seed generator.
+
+        Returns:
+            A float32 tensor with `frames + num_image_frames` frames.
+        """
+        video = ops.cast(video, "float32")
+        n = self.num_image_frames
+        if n == 0:
+            return video
+        seed = self.seed_generator if seed is None else seed
+        shape = ops.shape(video)
+        batch, frames = shape[0], shape[1]
+        draws = keras.random.uniform((batch, n, 2), dtype="float32", seed=seed)
+        batch_f = ops.cast(batch, "float32")
+        frames_f = ops.cast(frames, "float32")
+        # Offset in [1, batch - 1]: a different video whenever batch >= 2.
+        offset = 1 + ops.floor(draws[..., 0] * ops.maximum(batch_f - 1, 1.0))
+        offset = ops.cast(
+            ops.minimum(offset, ops.maximum(batch_f - 1, 1.0)), "int32"
+        )
+        frame = ops.cast(
+            ops.minimum(ops.floor(draws[..., 1] * frames_f), frames_f - 1),
+            "int32",
+        )
+        rows = ops.expand_dims(ops.arange(batch, dtype="int32"), -1)
+        source = ops.mod(rows + offset, ops.cast(batch, "int32"))
+        index = source * ops.cast(frames, "int32") + frame
+        flat = ops.reshape(video, (-1,) + tuple(video.shape[2:]))
+        images = ops.take(flat, index, axis=0)
+        return ops.concatenate([video, images], axis=1)
+
+    def drop_condition(self, condition, seed=None):
+        """Replaces each row by the null condition with prob. `condition_dropout`."""
+        if condition is None or self.condition_dropout == 0.0:
+            return condition
+        seed = self.seed_generator if seed is None else seed
+        batch = ops.shape(condition)[0]
+        keep = keras.random.uniform((batch,), dtype="float32", seed=seed)
+        keep = ops.cast(keep >= self.condition_dropout, condition.dtype)
+        return condition * expand_to(keep, len(condition.shape))
+
+    # ------------------------------------------------------------- training
+    def call(self, inputs, training=None):
+        video, condition = self._unpack(inputs)
+        t_seed, eps_seed, frame_seed, drop_seed = self._seeds(training)
+        x = self.add_image_frames(video, seed=frame_seed)
+        if training:
+            condition = self.drop_condition(condition, seed=drop_seed)
+        batch = ops.shape(x)[0]
+        # t ~ U[0, 1] and eps ~ N(0, I) in float32 (equation 2).
+        t = keras.random.uniform((batch,), dtype="float32", seed=t_seed)
+        logsnr = self.schedule(t)
+        eps = keras.random.normal(ops.shape(x), dtype="float32", seed=eps_seed)
+        z_t = diffuse(x, eps, logsnr)  # equation 1
+        prediction = self.denoiser(
+            z_t,
+            logsnr,
+            condition=condition,
+            num_image_frames=self.num_image_frames,
+            training=training,
+        )
+        return {
+            "prediction": ops.cast(prediction, "float32"),
+            "target": target(x, eps, logsnr, self.prediction_type),
+            "weight": loss_weight(
+                logsnr, self.prediction_type, self.loss_weighting
+            ),
+            "logsnr": logsnr,
+        }
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """Weighted mean squared error of equation 2 (plus added losses)."""
+        del x, y, training
+        if not isinstance(y_pred, dict) or any(
+            key not in y_pred for key in _OUTPUT_KEYS
+        ):
+            raise ValueError(
+                "`y_pred` must be the dict returned by `VideoDiffusion.call` "
+                f"with keys {_OUTPUT_KEYS}. Received: y_pred={y_pred!r}"
+            )
+        loss = weighted_mse(
+            y_pred["prediction"],
+            y_pred["target"],
+            y_pred["weight"],
+            sample_weight=sample_weight,
+        )
+        for extra in self.losses:
+            loss = loss + ops.sum(ops.cast(extra, "float32"))
+        return loss
+
+    # ------------------------------------------------------------ inference
+    def denoise(self, z_t, logsnr, condition=None):
+        """Runs the denoiser for sampling (no noise, `training=False`).
+
+        Args:
+            z_t: tensor `(batch, frames, height, width, channels)`.
+            logsnr: tensor `(batch,)` or a scalar.
+            condition: optional conditioning (all-zero rows are the null
+                condition).
+
+        Returns:
+            The denoiser's prediction of type `prediction_type`, float32.
+        """
+        z_t = ops.convert_to_tensor(z_t)
+        logsnr = ops.cast(logsnr, "float32")
+        if len(logsnr.shape) == 0:
+            logsnr = ops.broadcast_to(logsnr, (ops.shape(z_t)[0],))
+        prediction = self.denoiser(
+            z_t, logsnr, condition=condition, num_image_frames=0,
+            training=False,
+        )
+        return ops.cast(prediction, "float32")
+
+    # -------------------------------------------------------- serialization
+    def get_config(self):
+        config = super().get_config()
+        loss_weighting = self.loss_weighting
+        if callable(loss_weighting):
+            loss_weighting = keras.saving.serialize_keras_object(
+                loss_weighting
+            )
+        config.update(
+            {
+                "denoiser": keras.saving.serialize_keras_object(self.denoiser),
+                "schedule": keras.saving.serialize_keras_object(self.schedule),
+                "prediction_type": self.prediction_type,
+                "loss_weighting": loss_weighting,
+                "num_image_frames": self.num_image_frames,
+                "condition_dropout": self.condition_dropout,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["denoiser"] = keras.saving.deserialize_keras_object(
+            config["denoiser"], custom_objects=custom_objects
+        )
+        config["schedule"] = get_schedule(config["schedule"])
+        return cls(**config)

@@ -1,0 +1,121 @@
+"""Halves height and width of a video, leaving frames untouched."""
+
+import keras
+from keras import ops
+
+from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+
+
+@keras.saving.register_keras_serializable(package="kvdm")
+class SpatialDownsample(keras.layers.Layer):
+    """Downsamples height and width by a factor of 2, frame by frame.
+
+    The downsampling blocks of Figure 1 of the paper reduce the spatial
+    resolution by 2 and keep the number of frames. With `use_conv=True` a
+    3x3 space-only convolution with stride 2 does it; otherwise a 2x2 average
+    pooling over height and width.
+
+    Args:
+        filters: int or None. Number of output channels of the convolution.
+            `None` keeps the input channel count. Must be `None` (or equal to
+            the input channels) when `use_conv=False`. Defaults to `None`.
+        use_conv: bool. Whether to use a strided convolution (`True`) or
+            average pooling (`False`). Defaults to `True`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: tensor of shape `(batch, frames, height, width, channels)`
+            with even `height` and `width`.
+
+    Returns:
+        Tensor of shape `(batch, frames, height // 2, width // 2, filters)`.
+
+    Example:
+    ```python
+    video = keras.random.normal((2, 4, 16, 16, 32))
+    kvdm.layers.SpatialDownsample()(video).shape  # (2, 4, 8, 8, 32)
+    ```
+
+    References:
+        - [Ho et al., 2022. Video Diffusion Models, Figure 1](
+          https://arxiv.org/abs/2204.03458)
+    """
+
+    def __init__(self, filters=None, use_conv=True, **kwargs):
+        super().__init__(**kwargs)
+        if filters is not None and (
+            not isinstance(filters, int) or filters <= 0
+        ):
+            raise ValueError(
+                "`filters` must be None or a positive integer. "
+                f"Received: filters={filters}"
+            )
+        self.filters = filters
+        self.use_conv = bool(use_conv)
+
+    def build(self, inputs_shape):
+        if len(inputs_shape) != 5:
+            raise ValueError(
+                "SpatialDownsample expects inputs of shape "
+                "(batch, frames, height, width, channels). "
+                f"Received: inputs_shape={inputs_shape}"
+            )
+        for size in inputs_shape[2:4]:
+            if size is not None and size % 2 != 0:
+                raise ValueError(
+                    "SpatialDownsample needs an even height and width. "
+                    f"Received: inputs_shape={inputs_shape}"
+                )
+        channels = inputs_shape[-1]
+        self._output_channels = self.filters or channels
+        if self.use_conv:
+            self.conv = SpaceOnlyConv3D(
+                self._output_channels,
+                kernel_size=3,
+                strides=2,
+                dtype=self.dtype_policy,
+                name="conv",
+            )
+            self.conv.build(tuple(inputs_shape))
+        elif self._output_channels != channels:
+            raise ValueError(
+                "Average pooling keeps the channel count: `filters` must be "
+                "None or equal to the input channels when `use_conv=False`. "
+                f"Received: filters={self.filters}, "
+                f"inputs_shape={inputs_shape}"
+            )
+
+    def call(self, inputs):
+        if self.use_conv:
+            return self.conv(inputs)
+        # 2x2 average pooling written as a reshape and a mean, which every
+        # backend supports in every float dtype.
+        shape = ops.shape(inputs)
+        blocks = ops.reshape(
+            inputs,
+            (
+                shape[0],
+                shape[1],
+                shape[2] // 2,
+                2,
+                shape[3] // 2,
+                2,
+                shape[4],
+            ),
+        )
+        return ops.mean(blocks, axis=(3, 5))
+
+    def compute_output_shape(self, inputs_shape):
+        batch, frames, height, width, channels = inputs_shape
+        return (
+            batch,
+            frames,
+            None if height is None else height // 2,
+            None if width is None else width // 2,
+            self.filters or channels,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "use_conv": self.use_conv})
+        return config

@@ -1,0 +1,550 @@
+"""The space-time factorized 3D U-Net of the paper (Figure 1)."""
+
+import copy
+import operator
+
+import keras
+from keras import ops
+
+from kvdm.layers.attention_ops import resolve_groups
+from kvdm.layers.condition_embedding import ConditionEmbedding
+from kvdm.layers.frame_group_norm import FrameGroupNormalization
+from kvdm.layers.logsnr_embedding import LogSNREmbedding
+from kvdm.layers.res_block import ResBlock
+from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.layers.spatial_attention import SpatialAttention
+from kvdm.layers.spatial_downsample import SpatialDownsample
+from kvdm.layers.spatial_upsample import SpatialUpsample
+from kvdm.layers.temporal_attention import TemporalAttention
+from kvdm.models.video_unet_presets import VIDEO_UNET_PRESETS
+
+
+def _positive_int(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value}"
+        )
+    return value
+
+
+def _positive_int_list(values, name):
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(
+            f"`{name}` must be a list of positive integers. "
+            f"Received: {name}={values!r}"
+        )
+    values = list(values)
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(
+                f"`{name}` must be a list of positive integers. "
+                f"Received: {name}={values!r}"
+            )
+    return values
+
+
+@keras.saving.register_keras_serializable(package="kvdm")
+class VideoUNet(keras.Model):
+    """Space-time factorized U-Net that denoises videos.
+
+    The architecture of Figure 1 and section 3 of the paper: an image
+    diffusion U-Net whose 3x3 convolutions become 1x3x3 space-only
+    convolutions, whose spatial attention treats frames as batch entries,
+    and which has a temporal attention block (with relative position biases)
+    after every spatial attention block. The downsampling pass has `K =
+    len(channel_multipliers)` levels at `base_channels * M_k` channels with
+    `num_res_blocks` residual blocks each and halves height and width between
+    levels; the middle has a residual block, attention and a residual block;
+    the upsampling pass has `num_res_blocks + 1` residual blocks per level,
+    each taking a concatenation skip connection from the downsampling pass.
+    The log-SNR `lambda_t` and the optional condition `c` are embedded by
+    MLPs and summed, and the sum is added into every residual block.
+
+    Spatial and temporal attention run at every level whose spatial size
+    (height of the feature map, relative to the input height seen when the
+    model is built) is in `attention_resolutions`, and always in the middle
+    block, so frames always interact at the lowest resolution.
+
+    Only temporal attention mixes frames: convolutions and group
+    normalizations act on each frame separately. With `num_image_frames = n`
+    the last `n` frames are independent images (joint image-video training,
+    section 4.3.1): each is processed exactly as a one-frame video, and the
+    video frames do not see them. The model runs on any number of frames.
+
+    Args:
+        out_channels: int or None. Output channels; `None` uses the input
+            channels. Defaults to `None`.
+        base_channels: int. Channels of the first level. Defaults to `64`.
+        channel_multipliers: list of ints. Channel multiplier `M_k` of each
+            level. Defaults to `[1, 2, 4, 8]`.
+        num_res_blocks: int. Residual blocks per level in the downsampling
+            pass (the upsampling pass has one more). Defaults to `2`.
+        attention_resolutions: list of ints. Spatial sizes (feature map
+            heights) at which attention blocks are used. Defaults to
+            `[32, 16, 8]`.
+        head_dim: int. Channels per attention head. Defaults to `64`.
+        dropout: float. Dropout rate of the residual blocks. Defaults to
+            `0.0`.
+        num_mlp_layers: int. Dense layers of the log-SNR and condition
+            embedding MLPs. Defaults to `2`.
+        embedding_dim: int or None. Width of the conditioning embedding;
+            `None` uses `4 * base_channels`. Defaults to `None`.
+        condition_dim: int or None. Width of the condition vectors or token
+            embeddings; `None` makes the model unconditional. Defaults to
+            `None`.
+        groups: int. Group normalization groups (at most the channels of a
+            layer). Defaults to `32`.
+        use_scale_shift_norm: bool. Whether the embedding scales and shifts
+            the residual blocks' second normalization instead of being added.
+            Defaults to `True`.
+        pooling_heads: int. Attention heads pooling condition token
+            sequences. Defaults to `8`.
+        **kwargs: base model keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        video: tensor of shape `(batch, frames, height, width, channels)`,
+            the noisy video `z_t`. Height and width must be divisible by
+            `2 ** (len(channel_multipliers) - 1)`.
+        logsnr: tensor of shape `(batch,)`, the log-SNR `lambda_t`, used in
+            float32.
+        condition: None, or a tensor `(batch, condition_dim)` or
+            `(batch, length, condition_dim)`. All-zero rows (and `None`) are
+            unconditional. Whether the model takes vectors or sequences is
+            fixed by the first call (vectors when the first call has no
+            condition). Defaults to `None`.
+        num_image_frames: int. Number of independent image frames appended
+            at the end of the frame axis. Defaults to `0`.
+        training: bool. Whether dropout is active.
+
+    Returns:
+        A float32 tensor of shape `(batch, frames, height, width,
+        out_channels)`.
+
+    Example:
+    ```python
+    unet = kvdm.models.VideoUNet.from_preset("tiny")
+    video = keras.random.normal((2, 4, 16, 16, 3))
+    logsnr = keras.ops.convert_to_tensor([-2.0, 5.0])
+    unet(video, logsnr).shape  # (2, 4, 16, 16, 3)
+    ```
+
+    References:
+        - [Ho et al., 2022. Video Diffusion Models, section 3, Figure 1 and
+          appendix A](https://arxiv.org/abs/2204.03458)
+        - [Dhariwal and Nichol, 2021. Diffusion Models Beat GANs on Image
+          Synthesis](https://arxiv.org/abs/2105.05233)
+    """
+
+    def __init__(
+        self,
+        out_channels=None,
+        base_channels=64,
+        channel_multipliers=(1, 2, 4, 8),
+        num_res_blocks=2,
+        attention_resolutions=(32, 16, 8),
+        head_dim=64,
+        dropout=0.0,
+        num_mlp_layers=2,
+        embedding_dim=None,
+        condition_dim=None,
+        groups=32,
+        use_scale_shift_norm=True,
+        pooling_heads=8,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # Inputs keep their dtype: the log-SNR must stay float32 under mixed
+        # precision; every sublayer casts what it computes with itself.
+        self.autocast = False
+        if out_channels is not None:
+            _positive_int(out_channels, "out_channels")
+        _positive_int(base_channels, "base_channels")
+        channel_multipliers = _positive_int_list(
+            channel_multipliers, "channel_multipliers"
+        )
+        if not channel_multipliers:
+            raise ValueError(
+                "`channel_multipliers` must have at least one entry. "
+                f"Received: channel_multipliers={channel_multipliers}"
+            )
+        _positive_int(num_res_blocks, "num_res_blocks")
+        attention_resolutions = _positive_int_list(
+            attention_resolutions, "attention_resolutions"
+        )
+        _positive_int(head_dim, "head_dim")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+            )
+        _positive_int(num_mlp_layers, "num_mlp_layers")
+        if embedding_dim is not None:
+            _positive_int(embedding_dim, "embedding_dim")
+        if condition_dim is not None:
+            _positive_int(condition_dim, "condition_dim")
+        _positive_int(groups, "groups")
+        _positive_int(pooling_heads, "pooling_heads")
+        self.out_channels = out_channels
+        self.base_channels = base_channels
+        self.channel_multipliers = channel_multipliers
+        self.num_res_blocks = num_res_blocks
+        self.attention_resolutions = attention_resolutions
+        self.head_dim = head_dim
+        self.dropout = float(dropout)
+        self.num_mlp_layers = num_mlp_layers
+        self.embedding_dim = embedding_dim
+        self.condition_dim = condition_dim
+        self.groups = groups
+        self.use_scale_shift_norm = bool(use_scale_shift_norm)
+        self.pooling_heads = pooling_heads
+        self._embedding_dim = embedding_dim or 4 * base_channels
+
+    @property
+    def spatial_divisor(self):
+        """Height and width of the input must be multiples of this."""
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+    def _check_video_shape(self, video_shape, name="video_shape"):
+        if len(video_shape) != 5:
+            raise ValueError(
+                "VideoUNet expects a video of shape "
+                "(batch, frames, height, width, channels). "
+                f"Received: {name}={tuple(video_shape)}"
+            )
+        divisor = self.spatial_divisor
+        for size in video_shape[2:4]:
+            if size is not None and size % divisor != 0:
+                raise ValueError(
+                    "VideoUNet halves height and width "
+                    f"{len(self.channel_multipliers) - 1} times, so both must "
+                    f"be divisible by {divisor}. "
+                    f"Received: {name}={tuple(video_shape)}"
+                )
+
+    # Sublayer factories: one place for the arguments shared by all blocks.
+    def _res_block(self, filters, name):
+        return ResBlock(
+            filters,
+            dropout=self.dropout,
+            groups=self.groups,
+            use_scale_shift_norm=self.use_scale_shift_norm,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _attention(self, prefix):
+        spatial = SpatialAttention(
+            head_dim=self.head_dim,
+            groups=self.groups,
+            dtype=self.dtype_policy,
+            name=f"{prefix}_spatial_attention",
+        )
+        temporal = TemporalAttention(
+            head_dim=self.head_dim,
+            groups=self.groups,
+            dtype=self.dtype_policy,
+            name=f"{prefix}_temporal_attention",
+        )
+        return spatial, temporal
+
+    def build(self, video_shape, logsnr_shape, condition_shape=None):
+        video_shape = tuple(video_shape)
+        self._check_video_shape(video_shape)
+        if video_shape[-1] is None:
+            raise ValueError(
+                "The channel axis of the video must be defined. "
+                f"Received: video_shape={video_shape}"
+            )
+        if len(logsnr_shape) != 1:
+            raise ValueError(
+                "VideoUNet expects a log-SNR of shape (batch,). "
+                f"Received: logsnr_shape={tuple(logsnr_shape)}"
+            )
+        batch, frames, height, width, in_channels = video_shape
+        self._out_channels = self.out_channels or in_channels
+        embedding_shape = (batch, self._embedding_dim)
+
+        self.logsnr_embedding = LogSNREmbedding(
+            self._embedding_dim,
+            num_mlp_layers=self.num_mlp_layers,
+            dtype=self.dtype_policy,
+            name="logsnr_embedding",
+        )
+        self.logsnr_embedding.build(tuple(logsnr_shape))
+        if self.condition_dim is not None:
+            if condition_shape is None:
+                condition_shape = (batch, self.condition_dim)
+            condition_shape = tuple(condition_shape)
+            if (
+                len(condition_shape) not in (2, 3)
+                or condition_shape[-1] != self.condition_dim
+            ):
+                raise ValueError(
+                    "The condition must have shape (batch, condition_dim) or "
+                    "(batch, length, condition_dim) with "
+                    f"condition_dim={self.condition_dim}. "
+                    f"Received: condition_shape={condition_shape}"
+                )
+            self.condition_embedding = ConditionEmbedding(
+                self._embedding_dim,
+                num_mlp_layers=self.num_mlp_layers,
+                pooling_heads=self.pooling_heads,
+                dtype=self.dtype_policy,
+                name="condition_embedding",
+            )
+            self.condition_embedding.build(condition_shape)
+        else:
+            self.condition_embedding = None
+
+        def spatial_shape(level, channels):
+            scale = 2**level
+            return (
+                batch,
+                frames,
+                None if height is None else height // scale,
+                None if width is None else width // scale,
+                channels,
+            )
+
+        def uses_attention(level):
+            if height is None:
+                return False
+            return height // 2**level in self.attention_resolutions
+
+        self.input_conv = SpaceOnlyConv3D(
+            self.base_channels,
+            kernel_size=3,
+            dtype=self.dtype_policy,
+            name="input_conv",
+        )
+        self.input_conv.build(video_shape)
+
+        # Downsampling pass. `skip_channels` mirrors the skip stack of call.
+        channels = self.base_channels
+        skip_channels = [channels]
+        self.down_layers = []
+        last_level = len(self.channel_multipliers) - 1
+        for level, multiplier in enumerate(self.channel_multipliers):
+            for index in range(self.num_res_blocks):
+                prefix = f"down_{level}_{index}"
+                shape = spatial_shape(level, channels)
+                block = self._res_block(
+                    self.base_channels * multiplier, f"{prefix}_res_block"
+                )
+                block.build(shape, embedding_shape)
+                self.down_layers.append(block)
+                channels = self.base_channels * multiplier
+                shape = spatial_shape(level, channels)
+                if uses_attention(level):
+                    for layer in self._attention(prefix):
+                        layer.build(shape)
+                        self.down_layers.append(layer)
+                skip_channels.append(channels)
+            if level != last_level:
+                downsample = SpatialDownsample(
+                    dtype=self.dtype_policy, name=f"down_{level}_downsample"
+                )
+                downsample.build(spatial_shape(level, channels))
+                self.down_layers.append(downsample)
+                skip_channels.append(channels)
+
+        # Middle: residual block, attention, residual block.
+        shape = spatial_shape(last_level, channels)
+        self.middle_layers = [self._res_block(channels, "middle_res_block_0")]
+        self.middle_layers.extend(self._attention("middle"))
+        self.middle_layers.append(
+            self._res_block(channels, "middle_res_block_1")
+        )
+        for layer in self.middle_layers:
+            if isinstance(layer, ResBlock):
+                layer.build(shape, embedding_shape)
+            else:
+                layer.build(shape)
+
+        # Upsampling pass with concatenation skips.
+        self.up_layers = []
+        for level in reversed(range(len(self.channel_multipliers))):
+            multiplier = self.channel_multipliers[level]
+            for index in range(self.num_res_blocks + 1):
+                prefix = f"up_{level}_{index}"
+                shape = spatial_shape(level, channels + skip_channels.pop())
+                block = self._res_block(
+                    self.base_channels * multiplier, f"{prefix}_res_block"
+                )
+                block.build(shape, embedding_shape)
+                self.up_layers.append(block)
+                channels = self.base_channels * multiplier
+                shape = spatial_shape(level, channels)
+                if uses_attention(level):
+                    for layer in self._attention(prefix):
+                        layer.build(shape)
+                        self.up_layers.append(layer)
+            if level != 0:
+                upsample = SpatialUpsample(
+                    dtype=self.dtype_policy, name=f"up_{level}_upsample"
+                )
+                upsample.build(spatial_shape(level, channels))
+                self.up_layers.append(upsample)
+
+        shape = spatial_shape(0, channels)
+        self.output_norm = FrameGroupNormalization(
+            groups=resolve_groups(channels, self.groups, "VideoUNet"),
+            dtype=self.dtype_policy,
+            name="output_norm",
+        )
+        self.output_norm.build(shape)
+        self.output_conv = SpaceOnlyConv3D(
+            self._out_channels,
+            kernel_size=3,
+            kernel_initializer="zeros",
+            dtype=self.dtype_policy,
+            name="output_conv",
+        )
+        self.output_conv.build(shape)
+        self.built = True
+
+    def _embed(self, logsnr, condition):
+        embedding = self.logsnr_embedding(logsnr)
+        if self.condition_embedding is None:
+            if condition is not None:
+                raise ValueError(
+                    "This VideoUNet is unconditional (`condition_dim=None`) "
+                    "but a condition was passed. "
+                    f"Received: condition.shape={condition.shape}"
+                )
+            return embedding
+        if condition is None:
+            # No condition at all: every row is unconditional.
+            condition_embedding = self.condition_embedding.null(
+                ops.shape(embedding)[0]
+            )
+        else:
+            condition_embedding = self.condition_embedding(condition)
+        return embedding + ops.cast(condition_embedding, embedding.dtype)
+
+    def _apply(self, layer, hidden, embedding, num_image_frames, training):
+        if isinstance(layer, ResBlock):
+            return layer(hidden, embedding, training=training)
+        if isinstance(layer, TemporalAttention):
+            return layer(hidden, num_image_frames=num_image_frames)
+        return layer(hidden)
+
+    def call(
+        self,
+        video,
+        logsnr,
+        condition=None,
+        num_image_frames=0,
+        training=None,
+    ):
+        self._check_video_shape(video.shape, name="video.shape")
+        count = None
+        if not isinstance(num_image_frames, bool):
+            try:
+                count = operator.index(num_image_frames)
+            except TypeError:
+                pass
+        if count is None or count < 0:
+            raise ValueError(
+                "`num_image_frames` must be a non-negative python int. "
+                f"Received: num_image_frames={num_image_frames!r}"
+            )
+        num_image_frames = count
+        frames = video.shape[1]
+        if frames is not None and num_image_frames > frames:
+            raise ValueError(
+                f"`num_image_frames` cannot exceed the {frames} frames of the "
+                f"video. Received: num_image_frames={num_image_frames}"
+            )
+        logsnr = ops.cast(logsnr, "float32")
+        embedding = self._embed(logsnr, condition)
+
+        hidden = self.input_conv(video)
+        skips = [hidden]
+        last = len(self.down_layers) - 1
+        for position, layer in enumerate(self.down_layers):
+            hidden = self._apply(
+                layer, hidden, embedding, num_image_frames, training
+            )
+            # A stage ends after its residual block and attention, or after
+            # a downsampling; its output is kept for the upsampling pass.
+            if position == last or isinstance(
+                self.down_layers[position + 1], (ResBlock, SpatialDownsample)
+            ):
+                skips.append(hidden)
+
+        for layer in self.middle_layers:
+            hidden = self._apply(
+                layer, hidden, embedding, num_image_frames, training
+            )
+
+        for layer in self.up_layers:
+            if isinstance(layer, ResBlock):
+                skip = skips.pop()
+                hidden = ops.concatenate(
+                    [hidden, ops.cast(skip, hidden.dtype)], axis=-1
+                )
+            hidden = self._apply(
+                layer, hidden, embedding, num_image_frames, training
+            )
+
+        hidden = ops.silu(self.output_norm(hidden))
+        outputs = self.output_conv(hidden)
+        return ops.cast(outputs, "float32")
+
+    def compute_output_shape(
+        self, video_shape, logsnr_shape, condition_shape=None
+    ):
+        out_channels = self.out_channels or video_shape[-1]
+        return tuple(video_shape)[:-1] + (out_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "out_channels": self.out_channels,
+                "base_channels": self.base_channels,
+                "channel_multipliers": list(self.channel_multipliers),
+                "num_res_blocks": self.num_res_blocks,
+                "attention_resolutions": list(self.attention_resolutions),
+                "head_dim": self.head_dim,
+                "dropout": self.dropout,
+                "num_mlp_layers": self.num_mlp_layers,
+                "embedding_dim": self.embedding_dim,
+                "condition_dim": self.condition_dim,
+                "groups": self.groups,
+                "use_scale_shift_norm": self.use_scale_shift_norm,
+                "pooling_heads": self.pooling_heads,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @classmethod
+    def presets(cls):
+        """Names of the available presets."""
+        return tuple(VIDEO_UNET_PRESETS)
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Creates an unbuilt `VideoUNet` from a named architecture preset.
+
+        Args:
+            name: str. One of `VideoUNet.presets()`: `"tiny"`, `"small"`,
+                `"ucf101"`, `"bair"`, `"kinetics600"`, `"t2v_small"`,
+                `"t2v_large"`, `"t2v_large_128"`.
+            **overrides: constructor arguments replacing the preset's.
+
+        Returns:
+            A `VideoUNet`, built on its first call.
+        """
+        if name not in VIDEO_UNET_PRESETS:
+            raise ValueError(
+                f"Unknown VideoUNet preset. Available presets: "
+                f"{', '.join(VIDEO_UNET_PRESETS)}. Received: name={name!r}"
+            )
+        config = copy.deepcopy(VIDEO_UNET_PRESETS[name])
+        config.update(overrides)
+        return cls(**config)

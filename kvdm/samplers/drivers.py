@@ -1,0 +1,490 @@
+"""Sampling drivers: one call, videos longer or larger than the model's window.
+
+Each driver builds a sampler (by name or takes one), then samples the video
+window by window, imposing what is known in each window with the sampler's
+conditioning method (section 3.1): context frames for prediction and
+extension, key frames for interpolation, a low-resolution video for spatial
+super-resolution (equation 8). A progress bar counts the windows and each
+window shows its own steps.
+"""
+
+import numpy as np
+from keras import ops
+from tqdm.auto import tqdm
+
+from kvdm.samplers.guidance import check_weight
+from kvdm.samplers.registry import get_sampler
+from kvdm.samplers.sampler import Sampler
+from kvdm.samplers.sampler import check_positive_int
+
+_CALL_ARGUMENTS = ("context", "context_mask", "low_res", "low_res_mask", "callback")
+
+
+def _make_sampler(sampler, progress, **kwargs):
+    if isinstance(sampler, Sampler):
+        for name, value in kwargs.items():
+            if value is not None and getattr(sampler, name, value) != value:
+                raise ValueError(
+                    f"`{name}` conflicts with the given sampler's. "
+                    f"Received: {name}={value!r}, sampler.{name}="
+                    f"{getattr(sampler, name)!r}"
+                )
+        return sampler
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return get_sampler(sampler, progress=progress, **kwargs)
+
+
+def _as_video(value, name):
+    value = ops.cast(ops.convert_to_tensor(value), "float32")
+    if len(value.shape) != 5:
+        raise ValueError(
+            f"`{name}` must be a video (batch, frames, height, width, channels). "
+            f"Received: {name}.shape={tuple(value.shape)}"
+        )
+    return value
+
+
+def _block_seed(seed, index):
+    return None if seed is None else seed + index
+
+
+def sample(
+    denoiser,
+    shape,
+    sampler="ancestral",
+    num_steps=128,
+    condition=None,
+    guidance_weight=0.0,
+    seed=None,
+    prediction_type=None,
+    progress=True,
+    **kwargs,
+):
+    """Samples videos from a denoiser in one call.
+
+    Args:
+        denoiser: callable `denoiser(z_t, logsnr, condition)` or an object
+            with `denoise` and `prediction_type` (a `VideoDiffusion`).
+        shape: tuple `(batch, frames, height, width, channels)`.
+        sampler: str or `Sampler`. Defaults to "ancestral".
+        num_steps: int. Defaults to 128.
+        condition: tensor or None. Conditioning passed to the denoiser.
+        guidance_weight: float. Classifier-free guidance weight (equation 6).
+            Defaults to 0.0.
+        seed: int or None. Makes the call reproducible.
+        prediction_type: str or None. "eps", "v" or "x"; None reads it from
+            the denoiser.
+        progress: bool. Show a progress bar. Defaults to True.
+        **kwargs: `context`, `context_mask`, `low_res`, `low_res_mask`,
+            `callback` go to the sampler call; anything else to the sampler
+            constructor (`gamma`, `conditioning`, `reconstruction_weight`, ...).
+
+    Returns:
+        A float32 tensor of `shape`.
+
+    Example:
+
+    >>> video = sample(diffusion, (2, 16, 64, 64, 3), num_steps=64, seed=1)
+    """
+    call_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _CALL_ARGUMENTS}
+    guidance_weight = check_weight(guidance_weight, "guidance_weight")
+    sampler = _make_sampler(
+        sampler,
+        progress,
+        num_steps=num_steps,
+        guidance_weight=guidance_weight,
+        **kwargs,
+    )
+    return sampler(
+        denoiser,
+        shape,
+        prediction_type=prediction_type,
+        condition=condition,
+        seed=seed,
+        **call_kwargs,
+    )
+
+
+def _fill_windows(
+    sampler, denoiser, video, known, windows, description, progress, seed, **call
+):
+    """Samples each window of `video` in turn, conditioned on known frames.
+
+    `video` is `(B, T, H, W, C)`, `known` a boolean numpy array `(T,)`; each
+    window `(start, stop)` is sampled with the known frames inside it as
+    context, written back into `video` and marked known.
+    """
+    low_res = call.pop("low_res", None)
+    low_res_mask = call.pop("low_res_mask", None)
+    batch, _, height, width, channels = video.shape
+    for index, (start, stop) in enumerate(
+        tqdm(windows, desc=description, unit="window", disable=not progress)
+    ):
+        mask = known[start:stop]
+        arguments = dict(call)
+        if mask.any():
+            arguments["context"] = video[:, start:stop]
+            arguments["context_mask"] = mask.astype("float32")
+        if low_res is not None:
+            arguments["low_res"] = low_res[:, start:stop]
+            if low_res_mask is not None:
+                arguments["low_res_mask"] = low_res_mask[start:stop]
+        window = sampler(
+            denoiser,
+            (batch, stop - start, height, width, channels),
+            seed=_block_seed(seed, index),
+            **arguments,
+        )
+        video = ops.concatenate([video[:, :start], window, video[:, stop:]], axis=1)
+        known[start:stop] = True
+    return video
+
+
+def predict(
+    denoiser,
+    context_frames,
+    num_frames,
+    sampler="ancestral",
+    conditioning="reconstruction_guidance",
+    num_steps=None,
+    prediction_type=None,
+    condition=None,
+    seed=None,
+    progress=True,
+    **sampler_kwargs,
+):
+    """Video prediction: samples the frames that follow some context frames.
+
+    Args:
+        denoiser: the denoiser (see `sample`).
+        context_frames: tensor `(B, T_c, H, W, C)`. The known first frames.
+        num_frames: int. Length of the returned video, context included
+            (the model's window, `num_frames > T_c`).
+        sampler: str or `Sampler`. Defaults to "ancestral".
+        conditioning: str. How the context is imposed. Defaults to
+            "reconstruction_guidance".
+        num_steps: int or None. Sampler steps (None: the sampler default).
+        prediction_type, condition, seed, progress: as in `sample`.
+        **sampler_kwargs: sampler constructor arguments.
+
+    Returns:
+        A tensor `(B, num_frames, H, W, C)` starting with the context frames.
+
+    Example:
+
+    >>> video = predict(diffusion, first_frames, num_frames=16)
+    """
+    context_frames = _as_video(context_frames, "context_frames")
+    check_positive_int(num_frames, "num_frames")
+    if num_frames <= context_frames.shape[1]:
+        raise ValueError(
+            "`num_frames` must be larger than the number of context frames "
+            f"({context_frames.shape[1]}). Received: num_frames={num_frames}"
+        )
+    sampler = _make_sampler(
+        sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
+    )
+    batch, _, height, width, channels = context_frames.shape
+    return sampler(
+        denoiser,
+        (batch, num_frames, height, width, channels),
+        prediction_type=prediction_type,
+        condition=condition,
+        context=context_frames,
+        seed=seed,
+    )
+
+
+def extend(
+    denoiser,
+    video,
+    num_frames,
+    window_frames=None,
+    overlap=None,
+    sampler="ancestral",
+    conditioning="reconstruction_guidance",
+    num_steps=None,
+    prediction_type=None,
+    condition=None,
+    seed=None,
+    progress=True,
+    **sampler_kwargs,
+):
+    """Extends a video autoregressively to any number of frames.
+
+    Each new window of `window_frames` frames starts with the last `overlap`
+    frames generated so far, which are imposed as known frames.
+
+    Args:
+        denoiser: the denoiser (see `sample`).
+        video: tensor `(B, T_0, H, W, C)`. The video to extend.
+        num_frames: int. Length of the returned video (`> T_0`).
+        window_frames: int or None. Frames the model samples at once.
+            Defaults to `T_0`.
+        overlap: int or None. Known frames at the start of each window
+            (`0 < overlap < window_frames`, `overlap <= T_0`). Defaults to
+            half the window.
+        sampler, conditioning, num_steps, prediction_type, condition, seed,
+        progress, **sampler_kwargs: as in `predict`.
+
+    Returns:
+        A tensor `(B, num_frames, H, W, C)` starting with `video`.
+
+    Example:
+
+    >>> long_video = extend(diffusion, video, num_frames=64, overlap=8)
+    """
+    video = _as_video(video, "video")
+    initial = video.shape[1]
+    check_positive_int(num_frames, "num_frames")
+    if num_frames <= initial:
+        raise ValueError(
+            f"`num_frames` must be larger than the video's {initial} frames. "
+            f"Received: num_frames={num_frames}"
+        )
+    window_frames = initial if window_frames is None else window_frames
+    check_positive_int(window_frames, "window_frames")
+    overlap = window_frames // 2 if overlap is None else overlap
+    if (
+        isinstance(overlap, bool)
+        or not isinstance(overlap, int)
+        or not 0 < overlap < window_frames
+        or overlap > initial
+    ):
+        raise ValueError(
+            f"`overlap` must be an integer with 0 < overlap < window_frames "
+            f"({window_frames}) and overlap <= the video's frames ({initial}). "
+            f"Received: overlap={overlap!r}"
+        )
+    sampler = _make_sampler(
+        sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
+    )
+    windows = []
+    length = initial
+    while length < num_frames:
+        start = length - overlap
+        stop = start + window_frames
+        windows.append((start, stop))
+        length = stop
+    batch, _, height, width, channels = video.shape
+    padding = ops.zeros((batch, length - initial, height, width, channels), "float32")
+    known = np.zeros((length,), dtype=bool)
+    known[:initial] = True
+    video = _fill_windows(
+        sampler,
+        denoiser,
+        ops.concatenate([video, padding], axis=1),
+        known,
+        windows,
+        "extend",
+        progress,
+        seed,
+        prediction_type=prediction_type,
+        condition=condition,
+    )
+    return video[:, :num_frames]
+
+
+def interpolate(
+    denoiser,
+    video,
+    factor,
+    window_frames=None,
+    sampler="ancestral",
+    conditioning="reconstruction_guidance",
+    num_steps=None,
+    prediction_type=None,
+    condition=None,
+    seed=None,
+    progress=True,
+    **sampler_kwargs,
+):
+    """Temporal upsampling: fills `factor - 1` frames between each pair.
+
+    The frames of the low frame-rate `video` become the key frames
+    `0, factor, 2 factor, ...` of the output; windows of `window_frames`
+    frames start and end on key frames, and frames generated by an earlier
+    window are known in the next.
+
+    Args:
+        denoiser: the denoiser (see `sample`).
+        video: tensor `(B, T, H, W, C)`. The low frame-rate video.
+        factor: int >= 2. The frame-rate multiplier.
+        window_frames: int or None. Frames the model samples at once; it must
+            hold at least two key frames (`>= factor + 1`). Defaults to the
+            whole output.
+        sampler, conditioning, num_steps, prediction_type, condition, seed,
+        progress, **sampler_kwargs: as in `predict`.
+
+    Returns:
+        A tensor `(B, (T - 1) factor + 1, H, W, C)`.
+
+    Example:
+
+    >>> smooth = interpolate(diffusion, video_at_4fps, factor=4, window_frames=9)
+    """
+    video = _as_video(video, "video")
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ValueError(f"`factor` must be an integer >= 2. Received: factor={factor!r}")
+    keys = video.shape[1]
+    if keys < 2:
+        raise ValueError(
+            "`video` needs at least 2 frames to interpolate between. "
+            f"Received: video.shape={tuple(video.shape)}"
+        )
+    total = (keys - 1) * factor + 1
+    window_frames = total if window_frames is None else window_frames
+    check_positive_int(window_frames, "window_frames")
+    if window_frames < factor + 1:
+        raise ValueError(
+            f"`window_frames` must hold two key frames (>= factor + 1 = "
+            f"{factor + 1}). Received: window_frames={window_frames}"
+        )
+    window_frames = min(window_frames, total)
+    # Windows start and end on key frames.
+    window_frames = (window_frames - 1) // factor * factor + 1
+    sampler = _make_sampler(
+        sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
+    )
+    windows = []
+    start = 0
+    while True:
+        start = min(start, total - window_frames)
+        windows.append((start, start + window_frames))
+        if start + window_frames >= total:
+            break
+        start += window_frames - 1
+    batch, _, height, width, channels = video.shape
+    # Key frames at multiples of `factor`, zeros in between.
+    zeros = ops.zeros((batch, factor - 1, height, width, channels), "float32")
+    pieces = []
+    for index in range(keys):
+        pieces.append(video[:, index : index + 1])
+        if index < keys - 1:
+            pieces.append(zeros)
+    known = np.zeros((total,), dtype=bool)
+    known[::factor] = True
+    return _fill_windows(
+        sampler,
+        denoiser,
+        ops.concatenate(pieces, axis=1),
+        known,
+        windows,
+        "interpolate",
+        progress,
+        seed,
+        prediction_type=prediction_type,
+        condition=condition,
+    )
+
+
+def upsample(
+    denoiser,
+    low_res_video,
+    spatial_factor=2,
+    temporal_factor=1,
+    window_frames=None,
+    overlap=None,
+    sampler="ancestral",
+    num_steps=None,
+    reconstruction_weight=None,
+    prediction_type=None,
+    condition=None,
+    seed=None,
+    progress=True,
+    **sampler_kwargs,
+):
+    """Spatial super-resolution of a whole video (equation 8).
+
+    A high-resolution model is guided by the error between the
+    low-resolution video and a differentiable downsampling of its estimate.
+    With `temporal_factor > 1` the low-resolution frames are at every
+    `temporal_factor`-th output frame (a lower frame rate), and with windows
+    shorter than the output the video is extended autoregressively at the
+    high resolution, the last `overlap` frames of each window being known in
+    the next: the two guidance terms are combined.
+
+    Args:
+        denoiser: the high-resolution denoiser (see `sample`).
+        low_res_video: tensor `(B, T, h, w, C)`.
+        spatial_factor: int. Output size is `(h * factor, w * factor)`.
+            Defaults to 2.
+        temporal_factor: int. Output frames per low-resolution frame
+            interval; the output has `(T - 1) temporal_factor + 1` frames.
+            Defaults to 1 (`T` frames).
+        window_frames: int or None. Frames the model samples at once.
+            Defaults to the whole output.
+        overlap: int or None. Known frames carried into the next window
+            (`0 < overlap < window_frames`). Defaults to half the window.
+        sampler, num_steps, prediction_type, condition, seed, progress,
+        **sampler_kwargs: as in `predict`; conditioning is always
+            "reconstruction_guidance".
+        reconstruction_weight: float or None. `w_r` (None: sampler default).
+
+    Returns:
+        A tensor `(B, T_out, h * spatial_factor, w * spatial_factor, C)`.
+
+    Example:
+
+    >>> high = upsample(diffusion_128, low_64, spatial_factor=2,
+    ...                 temporal_factor=4, window_frames=9, overlap=1)
+    """
+    low_res_video = _as_video(low_res_video, "low_res_video")
+    check_positive_int(spatial_factor, "spatial_factor")
+    check_positive_int(temporal_factor, "temporal_factor")
+    batch, low_frames, low_height, low_width, channels = low_res_video.shape
+    total = (low_frames - 1) * temporal_factor + 1
+    window_frames = total if window_frames is None else window_frames
+    check_positive_int(window_frames, "window_frames")
+    window_frames = min(window_frames, total)
+    if window_frames < total:
+        overlap = window_frames // 2 if overlap is None else overlap
+        if (
+            isinstance(overlap, bool)
+            or not isinstance(overlap, int)
+            or not 0 < overlap < window_frames
+        ):
+            raise ValueError(
+                "`overlap` must be an integer with 0 < overlap < window_frames "
+                f"({window_frames}). Received: overlap={overlap!r}"
+            )
+    sampler = _make_sampler(
+        sampler,
+        progress,
+        conditioning="reconstruction_guidance",
+        num_steps=num_steps,
+        reconstruction_weight=reconstruction_weight,
+        **sampler_kwargs,
+    )
+    windows = [(0, window_frames)]
+    while windows[-1][1] < total:
+        start = min(windows[-1][1] - overlap, total - window_frames)
+        windows.append((start, start + window_frames))
+    # The low-resolution frames on the output's frame grid.
+    zeros = ops.zeros(
+        (batch, temporal_factor - 1, low_height, low_width, channels), "float32"
+    )
+    pieces = []
+    for index in range(low_frames):
+        pieces.append(low_res_video[:, index : index + 1])
+        if index < low_frames - 1 and temporal_factor > 1:
+            pieces.append(zeros)
+    low_res = ops.concatenate(pieces, axis=1)
+    low_res_mask = np.zeros((total,), dtype="float32")
+    low_res_mask[::temporal_factor] = 1.0
+    height, width = low_height * spatial_factor, low_width * spatial_factor
+    video = ops.zeros((batch, total, height, width, channels), "float32")
+    return _fill_windows(
+        sampler,
+        denoiser,
+        video,
+        np.zeros((total,), dtype=bool),
+        windows,
+        "upsample",
+        progress,
+        seed,
+        prediction_type=prediction_type,
+        condition=condition,
+        low_res=low_res,
+        low_res_mask=low_res_mask,
+    )

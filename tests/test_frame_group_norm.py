@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+from layer_test_utils import run_layer_test
+
+from kvdm.layers import FrameGroupNormalization
+
+
+@pytest.mark.backends
+def test_layer_basics():
+    run_layer_test(
+        FrameGroupNormalization,
+        init_kwargs={"groups": 2, "epsilon": 1e-4},
+        input_shape=(2, 3, 4, 4, 8),
+        expected_output_shape=(2, 3, 4, 4, 8),
+        expected_num_trainable_weights=2,
+    )
+
+
+@pytest.mark.backends
+def test_matches_per_frame_group_norm_reference():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(2, 3, 4, 5, 6)).astype("float32")
+    layer = FrameGroupNormalization(groups=3)
+    layer.build(x.shape)
+    gamma = rng.normal(size=6).astype("float32")
+    beta = rng.normal(size=6).astype("float32")
+    layer.set_weights([gamma, beta])
+    out = keras.ops.convert_to_numpy(layer(x))
+    grouped = x.reshape(2, 3, 20, 3, 2)
+    mean = grouped.mean(axis=(2, 4), keepdims=True)
+    var = grouped.var(axis=(2, 4), keepdims=True)
+    expected = ((grouped - mean) / np.sqrt(var + 1e-5)).reshape(x.shape)
+    np.testing.assert_allclose(out, expected * gamma + beta, atol=1e-4)
+
+
+@pytest.mark.backends
+def test_frames_are_normalized_independently():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 4, 3, 3, 4)).astype("float32")
+    layer = FrameGroupNormalization(groups=2)
+    base = keras.ops.convert_to_numpy(layer(x))
+    changed = x.copy()
+    changed[:, 2] = changed[:, 2] * 5.0 + 3.0 + rng.normal(size=(3, 3, 4))
+    out = keras.ops.convert_to_numpy(layer(changed))
+    assert np.abs(out[:, 2] - base[:, 2]).max() > 1e-2
+    np.testing.assert_array_equal(out[:, [0, 1, 3]], base[:, [0, 1, 3]])
+
+
+def test_statistics_in_float32_under_mixed_precision():
+    # A large offset with a tiny spread: bfloat16 statistics would lose the
+    # spread entirely.
+    rng = np.random.default_rng(0)
+    x = (100.0 + 0.1 * rng.normal(size=(1, 2, 4, 4, 4))).astype("float32")
+    layer = FrameGroupNormalization(groups=1, dtype="mixed_bfloat16")
+    out = keras.ops.convert_to_numpy(keras.ops.cast(layer(x), "float32"))
+    assert np.all(np.isfinite(out))
+    # Inputs are rounded to bfloat16 only after normalization: the output
+    # still has unit variance per frame.
+    np.testing.assert_allclose(out.reshape(2, -1).std(axis=1), 1.0, atol=0.02)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="groups"):
+        FrameGroupNormalization(groups=0)
+    with pytest.raises(ValueError, match="divisible"):
+        FrameGroupNormalization(groups=3).build((2, 3, 4, 4, 8))
+    with pytest.raises(ValueError, match="inputs_shape"):
+        FrameGroupNormalization(groups=2).build((8,))
