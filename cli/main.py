@@ -90,6 +90,14 @@ def _sample_config(loaded, **changes):
     return loaded.recipe.sample.replace(**changes)
 
 
+def _check_sample_options(**changes):
+    """Validates command-line sampling values before a model is loaded."""
+    from kvdm.config import SampleConfig
+
+    SampleConfig().replace(**{k: v for k, v in changes.items()
+                              if v is not None})
+
+
 def _load(source):
     from kvdm.training import load_for_sampling
 
@@ -114,6 +122,9 @@ def _load(source):
 @_one_line_errors
 def train(ctx, recipe, overrides, output_dir, resume):
     """Train the model described by RECIPE (a YAML file)."""
+    if ctx.obj["backend"] is not None:
+        # `kvdm --backend X train` wins over the recipe's train.backend.
+        overrides = tuple(overrides) + (f"train.backend={ctx.obj['backend']}",)
     loaded = load_recipe(recipe, overrides)
     if ctx.obj["backend"] is None and loaded.train.backend is not None:
         _set_backend(loaded.train.backend)
@@ -153,6 +164,10 @@ def sample(source, num_videos, frames, sampler, steps, gamma, seed,
     from kvdm.training import sampling
 
     _check_suffix(output)
+    _check_sample_options(
+        sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+        guidance_weight=guidance_weight, num_videos=num_videos,
+        num_frames=frames)
     loaded = _load(source)
     if prompt is not None:
         if loaded.model.denoiser.condition_dim is None:
@@ -208,7 +223,11 @@ def _run_task(task, source, video, output, method, reconstruction_weight,
 
     _check_suffix(output)
     if not os.path.isfile(video):
-        raise FileNotFoundError(f"Input video not found: {video}")
+        raise FileNotFoundError(
+            f"Input video not found. Received: video={video}")
+    _check_sample_options(
+        sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+        conditioning=method, reconstruction_weight=reconstruction_weight)
     loaded = _load(source)
     config = _sample_config(
         loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
@@ -282,7 +301,10 @@ def upsample(source, video, output, method, reconstruction_weight, sampler,
              steps, gamma, seed, spatial_factor, window_frames):
     """Spatial super-resolution of VIDEO with a high-resolution model
     (always reconstruction guidance, equation 8)."""
-    del method
+    if method != "reconstruction_guidance":
+        raise click.BadParameter(
+            "upsample always uses reconstruction guidance (equation 8). "
+            f"Received: method={method}", param_hint="--method")
     _run_task("upsample", source, video, output, "reconstruction_guidance",
               reconstruction_weight, sampler, steps, gamma, seed,
               spatial_factor=spatial_factor, window_frames=window_frames)

@@ -83,7 +83,8 @@ def test_null_rows_have_finite_gradients():
         value = keras.ops.sum(layer(x) ** 2)
         return value, value
 
-    value, _, grad = value_and_grad(loss)(keras.ops.convert_to_tensor(condition))
+    condition = keras.ops.convert_to_tensor(condition)
+    value, _, grad = value_and_grad(loss)(condition)
     assert np.isfinite(_numpy(value))
     assert np.all(np.isfinite(_numpy(grad)))
 

@@ -112,4 +112,6 @@ def test_same_weights_same_output(outputs, backend):
     reference = outputs["tensorflow"]
     assert reference.shape == (2, 4, 16, 16, 3)
     assert np.abs(reference).max() > 1e-2, "the reference output is trivial"
-    np.testing.assert_allclose(outputs[backend], reference, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(
+        outputs[backend], reference, atol=1e-4, rtol=1e-4
+    )

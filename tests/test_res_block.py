@@ -38,7 +38,10 @@ def test_layer_basics(init_kwargs, channels):
 def _randomize(layer, seed=0):
     rng = np.random.default_rng(seed)
     layer.set_weights(
-        [rng.normal(size=w.shape).astype("float32") * 0.3 for w in layer.weights]
+        [
+            rng.normal(size=w.shape).astype("float32") * 0.3
+            for w in layer.weights
+        ]
     )
 
 

@@ -123,7 +123,7 @@ def test_upsample_matches_the_low_resolution():
                  reconstruction_weight=10.0, seed=0, progress=False)
     )
     assert video.shape == (2, 3, 2, 2, 1)
-    np.testing.assert_allclose(video.mean(axis=(2, 3)), low.reshape(2, 3, 1), atol=0.1)
+    np.testing.assert_allclose(video.mean(axis=(2, 3)), low.reshape(2, 3, 1), atol=0.2)
     # With a lower frame rate and windows shorter than the video.
     longer = ops.convert_to_numpy(
         upsample(oracle(3, 2, 2), low, spatial_factor=2, temporal_factor=2,

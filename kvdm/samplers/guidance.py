@@ -223,6 +223,11 @@ def reconstruction_guidance(
     """
     check_prediction_type(prediction_type)
     z = ops.cast(z, "float32")
+    logsnr = ops.cast(logsnr, "float32")
+    context, context_mask, low_res, low_res_mask = (
+        None if value is None else ops.cast(ops.convert_to_tensor(value), "float32")
+        for value in (context, context_mask, low_res, low_res_mask)
+    )
 
     def loss_fn(z_, logsnr_, condition_):
         prediction = ops.cast(denoiser(z_, logsnr_, condition_), "float32")

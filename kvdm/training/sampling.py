@@ -224,18 +224,41 @@ def parameter_count(model):
 def read_input_video(path, loaded, num_frames=None, size=None):
     """Reads a video file as a float32 batch `(1, T, H, W, C)` in [-1, 1].
 
+    Frames are scaled down to the frame size, so a larger video works (for
+    example one `kvdm` wrote, which enlarges small videos), but frames of
+    another shape or smaller than the frame size are refused rather than
+    stretched.
+
     Args:
         path: str. The video file.
         loaded: `LoadedModel`; its channels (and frame size unless `size` is
             given) are used.
         num_frames: int or None. Most frames to read.
-        size: int or None. Frame size; defaults to the model's.
+        size: int, tuple `(height, width)` or None. Frame size; defaults to
+            the model's.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable video, or its frames do not
+            fit `size`.
     """
     from kvdm import io
 
     channels = loaded.video_shape[-1]
-    size = loaded.video_shape[1] if size is None else size
-    frames = io.read_video(path, num_frames=num_frames, size=(size, size),
+    if size is None:
+        size = tuple(loaded.video_shape[1:3])
+    elif isinstance(size, int):
+        size = (size, size)
+    height, width = io.read_video(path, num_frames=1,
+                                  channels=channels).shape[1:3]
+    if height * size[1] != width * size[0] or height < size[0]:
+        raise ValueError(
+            f"The input video's frames do not fit the model, which needs "
+            f"{size[0]}x{size[1]} frames (height x width); a video of the "
+            f"same aspect ratio and at least that size is scaled down to it. "
+            f"Received: frame_size={height}x{width}"
+        )
+    frames = io.read_video(path, num_frames=num_frames, size=size,
                            channels=channels)
     video = frames.astype("float32") / 127.5 - 1.0
     return video[None]
@@ -277,6 +300,13 @@ def run_task(loaded, task, video_path, sample_config, read_frames=None,
             conditioning="reconstruction_guidance"
         )
         factor = options.get("spatial_factor", 2)
+        if isinstance(factor, bool) or not isinstance(factor, int) or (
+            factor < 1
+        ):
+            raise ValueError(
+                "The upsampling factor must be a positive integer. "
+                f"Received: spatial_factor={factor!r}"
+            )
         size = loaded.video_shape[1] // factor
         if size * factor != loaded.video_shape[1]:
             raise ValueError(
@@ -288,6 +318,12 @@ def run_task(loaded, task, video_path, sample_config, read_frames=None,
         options.setdefault("num_frames", loaded.video_shape[0])
     video = read_input_video(video_path, loaded, num_frames=read_frames,
                              size=size)
+    if read_frames is not None and video.shape[1] < read_frames:
+        name = "context_frames" if task == "predict" else "read_frames"
+        raise ValueError(
+            f"The input video has {video.shape[1]} frames, fewer than the "
+            f"{read_frames} asked for. Received: {name}={read_frames}"
+        )
     sampler = make_sampler(sample_config, progress=progress)
     kwargs = dict(sampler=sampler, seed=sample_config.seed, progress=progress)
     if task != "upsample":
