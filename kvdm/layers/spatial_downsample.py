@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.layers.spatial_resample import SpatialResampleBase
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
-class SpatialDownsample(keras.layers.Layer):
+class SpatialDownsample(SpatialResampleBase):
     """Downsamples height and width by a factor of 2, frame by frame.
 
     The downsampling blocks of Figure 1 of the paper reduce the spatial
@@ -41,49 +41,17 @@ class SpatialDownsample(keras.layers.Layer):
           https://arxiv.org/abs/2204.03458)
     """
 
-    def __init__(self, filters=None, use_conv=True, **kwargs):
-        super().__init__(**kwargs)
-        if filters is not None and (
-            not isinstance(filters, int) or filters <= 0
-        ):
-            raise ValueError(
-                "`filters` must be None or a positive integer. "
-                f"Received: filters={filters}"
-            )
-        self.filters = filters
-        self.use_conv = bool(use_conv)
-
     def build(self, inputs_shape):
-        if len(inputs_shape) != 5:
-            raise ValueError(
-                "SpatialDownsample expects inputs of shape "
-                "(batch, frames, height, width, channels). "
-                f"Received: inputs_shape={inputs_shape}"
-            )
+        self._check_rank(inputs_shape)
         for size in inputs_shape[2:4]:
             if size is not None and size % 2 != 0:
                 raise ValueError(
                     "SpatialDownsample needs an even height and width. "
                     f"Received: inputs_shape={inputs_shape}"
                 )
-        channels = inputs_shape[-1]
-        self._output_channels = self.filters or channels
-        if self.use_conv:
-            self.conv = SpaceOnlyConv3D(
-                self._output_channels,
-                kernel_size=3,
-                strides=2,
-                dtype=self.dtype_policy,
-                name="conv",
-            )
-            self.conv.build(tuple(inputs_shape))
-        elif self._output_channels != channels:
-            raise ValueError(
-                "Average pooling keeps the channel count: `filters` must be "
-                "None or equal to the input channels when `use_conv=False`. "
-                f"Received: filters={self.filters}, "
-                f"inputs_shape={inputs_shape}"
-            )
+        self._build_conv(
+            inputs_shape, inputs_shape, strides=2, method="Average pooling"
+        )
 
     def call(self, inputs):
         if self.use_conv:
@@ -114,8 +82,3 @@ class SpatialDownsample(keras.layers.Layer):
             None if width is None else width // 2,
             self.filters or channels,
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "use_conv": self.use_conv})
-        return config

@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.layers.spatial_resample import SpatialResampleBase
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
-class SpatialUpsample(keras.layers.Layer):
+class SpatialUpsample(SpatialResampleBase):
     """Upsamples height and width by a factor of 2, frame by frame.
 
     The upsampling blocks of Figure 1 of the paper double the spatial
@@ -40,42 +40,14 @@ class SpatialUpsample(keras.layers.Layer):
           https://arxiv.org/abs/2204.03458)
     """
 
-    def __init__(self, filters=None, use_conv=True, **kwargs):
-        super().__init__(**kwargs)
-        if filters is not None and (
-            not isinstance(filters, int) or filters <= 0
-        ):
-            raise ValueError(
-                "`filters` must be None or a positive integer. "
-                f"Received: filters={filters}"
-            )
-        self.filters = filters
-        self.use_conv = bool(use_conv)
-
     def build(self, inputs_shape):
-        if len(inputs_shape) != 5:
-            raise ValueError(
-                "SpatialUpsample expects inputs of shape "
-                "(batch, frames, height, width, channels). "
-                f"Received: inputs_shape={inputs_shape}"
-            )
-        channels = inputs_shape[-1]
-        output_channels = self.filters or channels
-        if self.use_conv:
-            self.conv = SpaceOnlyConv3D(
-                output_channels,
-                kernel_size=3,
-                dtype=self.dtype_policy,
-                name="conv",
-            )
-            self.conv.build(self._upsampled_shape(inputs_shape, channels))
-        elif output_channels != channels:
-            raise ValueError(
-                "Nearest upsampling keeps the channel count: `filters` must "
-                "be None or equal to the input channels when "
-                f"`use_conv=False`. Received: filters={self.filters}, "
-                f"inputs_shape={inputs_shape}"
-            )
+        self._check_rank(inputs_shape)
+        self._build_conv(
+            inputs_shape,
+            self._upsampled_shape(inputs_shape, inputs_shape[-1]),
+            strides=1,
+            method="Nearest upsampling",
+        )
 
     @staticmethod
     def _upsampled_shape(inputs_shape, channels):
@@ -99,8 +71,3 @@ class SpatialUpsample(keras.layers.Layer):
         return self._upsampled_shape(
             inputs_shape, self.filters or inputs_shape[-1]
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "use_conv": self.use_conv})
-        return config

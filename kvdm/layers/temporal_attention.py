@@ -3,10 +3,8 @@
 import keras
 from keras import ops
 
-from kvdm.layers.attention_ops import dot_product_attention
-from kvdm.layers.attention_ops import resolve_groups
-from kvdm.layers.attention_ops import resolve_num_heads
 from kvdm.layers.relative_position_bias import RelativePositionBias
+from kvdm.layers.residual_attention import ResidualAttentionBase
 
 
 def joint_training_mask(num_frames, num_image_frames):
@@ -24,7 +22,7 @@ def joint_training_mask(num_frames, num_image_frames):
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
-class TemporalAttention(keras.layers.Layer):
+class TemporalAttention(ResidualAttentionBase):
     """Residual multi-head self-attention over frames at each position.
 
     Section 3 of the paper inserts, after each spatial attention block, a
@@ -97,62 +95,20 @@ class TemporalAttention(keras.layers.Layer):
         output_kernel_initializer="zeros",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if num_heads is not None and (
-            not isinstance(num_heads, int) or num_heads <= 0
-        ):
-            raise ValueError(
-                "`num_heads` must be a positive integer or None. "
-                f"Received: num_heads={num_heads}"
-            )
-        if not isinstance(head_dim, int) or head_dim <= 0:
-            raise ValueError(
-                "`head_dim` must be a positive integer. "
-                f"Received: head_dim={head_dim}"
-            )
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(
-                "`groups` must be a positive integer. "
-                f"Received: groups={groups}"
-            )
-        self.num_heads = num_heads
-        self.head_dim = head_dim
-        self.groups = groups
-        self.epsilon = epsilon
+        super().__init__(
+            num_heads=num_heads,
+            head_dim=head_dim,
+            groups=groups,
+            epsilon=epsilon,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            output_kernel_initializer=output_kernel_initializer,
+            **kwargs,
+        )
         self.num_buckets = num_buckets
         self.max_distance = max_distance
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.get(
-            output_kernel_initializer
-        )
 
-    def build(self, inputs_shape):
-        if len(inputs_shape) != 5:
-            raise ValueError(
-                "TemporalAttention expects inputs of shape "
-                "(batch, frames, height, width, channels). "
-                f"Received: inputs_shape={inputs_shape}"
-            )
-        channels = inputs_shape[-1]
-        self._num_heads, self._head_channels = resolve_num_heads(
-            channels, self.num_heads, self.head_dim, "TemporalAttention"
-        )
-        self.norm = keras.layers.GroupNormalization(
-            groups=resolve_groups(channels, self.groups, "TemporalAttention"),
-            epsilon=self.epsilon,
-            dtype=self.dtype_policy,
-            name="norm",
-        )
-        self.norm.build((None, inputs_shape[2], inputs_shape[3], channels))
-        self.qkv = keras.layers.Dense(
-            3 * channels,
-            use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
-            dtype=self.dtype_policy,
-            name="qkv",
-        )
-        self.qkv.build((None, None, channels))
+    def _build_extra(self, inputs_shape):
         self.relative_position_bias = RelativePositionBias(
             num_heads=self._num_heads,
             num_buckets=self.num_buckets,
@@ -161,14 +117,6 @@ class TemporalAttention(keras.layers.Layer):
             name="relative_position_bias",
         )
         self.relative_position_bias.build()
-        self.output_projection = keras.layers.Dense(
-            channels,
-            use_bias=self.use_bias,
-            kernel_initializer=self.output_kernel_initializer,
-            dtype=self.dtype_policy,
-            name="output_projection",
-        )
-        self.output_projection.build((None, None, channels))
 
     def call(self, inputs, num_image_frames=0):
         if not isinstance(num_image_frames, int) or num_image_frames < 0:
@@ -184,51 +132,29 @@ class TemporalAttention(keras.layers.Layer):
                 f"inputs. Received: num_image_frames={num_image_frames}"
             )
         # Per-frame GroupNorm: statistics never cross frames.
-        x = ops.reshape(inputs, (-1, height, width, channels))
-        x = self.norm(x)
+        x = self._normalize_frames(inputs)
         # (batch, frames, pixels, C) -> (batch * pixels, frames, C).
         x = ops.reshape(x, (-1, frames, height * width, channels))
         x = ops.transpose(x, (0, 2, 1, 3))
         x = ops.reshape(x, (-1, frames, channels))
-        qkv = self.qkv(x)
-        qkv = ops.reshape(
-            qkv, (-1, frames, 3, self._num_heads, self._head_channels)
-        )
-        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         # (1, heads, T, T), broadcast over batch * pixels.
         bias = self.relative_position_bias(num_frames=frames)[None]
         mask = None
         if num_image_frames > 0:
             mask = joint_training_mask(frames, num_image_frames)[None, None]
-        x = dot_product_attention(query, key, value, bias=bias, mask=mask)
-        x = ops.reshape(x, (-1, frames, channels))
-        x = self.output_projection(x)
+        x = self._attend(x, bias=bias, mask=mask)
         # (batch * pixels, frames, C) -> (batch, frames, height, width, C).
         x = ops.reshape(x, (-1, height * width, frames, channels))
         x = ops.transpose(x, (0, 2, 1, 3))
         x = ops.reshape(x, shape)
         return ops.add(inputs, x)
 
-    def compute_output_shape(self, inputs_shape):
-        return tuple(inputs_shape)
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "num_heads": self.num_heads,
-                "head_dim": self.head_dim,
-                "groups": self.groups,
-                "epsilon": self.epsilon,
                 "num_buckets": self.num_buckets,
                 "max_distance": self.max_distance,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "output_kernel_initializer": keras.initializers.serialize(
-                    self.output_kernel_initializer
-                ),
             }
         )
         return config

@@ -48,6 +48,57 @@ def _block_seed(seed, index):
     return None if seed is None else seed + index
 
 
+def _check_overlap(overlap, window_frames, max_overlap=None, what=""):
+    """Returns `overlap` (default half the window) after checking it.
+
+    `overlap` must satisfy `0 < overlap < window_frames` and, when
+    `max_overlap` is given, `overlap <= max_overlap` (`what` names that
+    bound in the error message).
+    """
+    overlap = window_frames // 2 if overlap is None else overlap
+    if (
+        isinstance(overlap, bool)
+        or not isinstance(overlap, int)
+        or not 0 < overlap < window_frames
+        or (max_overlap is not None and overlap > max_overlap)
+    ):
+        bound = ""
+        if max_overlap is not None:
+            bound = f" and overlap <= {what} ({max_overlap})"
+        raise ValueError(
+            "`overlap` must be an integer with 0 < overlap < window_frames "
+            f"({window_frames}){bound}. Received: overlap={overlap!r}"
+        )
+    return overlap
+
+
+def _sliding_windows(total, window_frames, overlap):
+    """`(start, stop)` windows covering `[0, total)`, each `window_frames` long.
+
+    Each window starts `overlap` frames before the previous one ends; the
+    last one is moved back so that it ends exactly at `total`.
+    """
+    windows = [(0, window_frames)]
+    while windows[-1][1] < total:
+        start = min(windows[-1][1] - overlap, total - window_frames)
+        windows.append((start, start + window_frames))
+    return windows
+
+
+def _spread_frames(video, factor):
+    """Puts frame `i` of `video` at frame `i * factor`, zeros in between."""
+    if factor == 1:
+        return video
+    batch, frames, height, width, channels = video.shape
+    zeros = ops.zeros((batch, factor - 1, height, width, channels), "float32")
+    pieces = []
+    for index in range(frames):
+        pieces.append(video[:, index : index + 1])
+        if index < frames - 1:
+            pieces.append(zeros)
+    return ops.concatenate(pieces, axis=1)
+
+
 def sample(
     denoiser,
     shape,
@@ -244,18 +295,7 @@ def extend(
         )
     window_frames = initial if window_frames is None else window_frames
     check_positive_int(window_frames, "window_frames")
-    overlap = window_frames // 2 if overlap is None else overlap
-    if (
-        isinstance(overlap, bool)
-        or not isinstance(overlap, int)
-        or not 0 < overlap < window_frames
-        or overlap > initial
-    ):
-        raise ValueError(
-            f"`overlap` must be an integer with 0 < overlap < window_frames "
-            f"({window_frames}) and overlap <= the video's frames ({initial}). "
-            f"Received: overlap={overlap!r}"
-        )
+    overlap = _check_overlap(overlap, window_frames, initial, "the video's frames")
     sampler = _make_sampler(
         sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
     )
@@ -346,28 +386,15 @@ def interpolate(
     sampler = _make_sampler(
         sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
     )
-    windows = []
-    start = 0
-    while True:
-        start = min(start, total - window_frames)
-        windows.append((start, start + window_frames))
-        if start + window_frames >= total:
-            break
-        start += window_frames - 1
-    batch, _, height, width, channels = video.shape
-    # Key frames at multiples of `factor`, zeros in between.
-    zeros = ops.zeros((batch, factor - 1, height, width, channels), "float32")
-    pieces = []
-    for index in range(keys):
-        pieces.append(video[:, index : index + 1])
-        if index < keys - 1:
-            pieces.append(zeros)
+    # Consecutive windows share one key frame.
+    windows = _sliding_windows(total, window_frames, overlap=1)
     known = np.zeros((total,), dtype=bool)
     known[::factor] = True
     return _fill_windows(
         sampler,
         denoiser,
-        ops.concatenate(pieces, axis=1),
+        # Key frames at multiples of `factor`, zeros in between.
+        _spread_frames(video, factor),
         known,
         windows,
         "interpolate",
@@ -438,16 +465,7 @@ def upsample(
     check_positive_int(window_frames, "window_frames")
     window_frames = min(window_frames, total)
     if window_frames < total:
-        overlap = window_frames // 2 if overlap is None else overlap
-        if (
-            isinstance(overlap, bool)
-            or not isinstance(overlap, int)
-            or not 0 < overlap < window_frames
-        ):
-            raise ValueError(
-                "`overlap` must be an integer with 0 < overlap < window_frames "
-                f"({window_frames}). Received: overlap={overlap!r}"
-            )
+        overlap = _check_overlap(overlap, window_frames)
     sampler = _make_sampler(
         sampler,
         progress,
@@ -456,20 +474,9 @@ def upsample(
         reconstruction_weight=reconstruction_weight,
         **sampler_kwargs,
     )
-    windows = [(0, window_frames)]
-    while windows[-1][1] < total:
-        start = min(windows[-1][1] - overlap, total - window_frames)
-        windows.append((start, start + window_frames))
+    windows = _sliding_windows(total, window_frames, overlap)
     # The low-resolution frames on the output's frame grid.
-    zeros = ops.zeros(
-        (batch, temporal_factor - 1, low_height, low_width, channels), "float32"
-    )
-    pieces = []
-    for index in range(low_frames):
-        pieces.append(low_res_video[:, index : index + 1])
-        if index < low_frames - 1 and temporal_factor > 1:
-            pieces.append(zeros)
-    low_res = ops.concatenate(pieces, axis=1)
+    low_res = _spread_frames(low_res_video, temporal_factor)
     low_res_mask = np.zeros((total,), dtype="float32")
     low_res_mask[::temporal_factor] = 1.0
     height, width = low_height * spatial_factor, low_width * spatial_factor
