@@ -24,7 +24,7 @@ def _start(backend):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     command = [
         sys.executable, "-m", "pytest", str(TESTS_DIR), "-m", "backends",
-        "-q", "-p", "no:cacheprovider", "--no-header",
+        "-q", "-p", "no:cacheprovider", "--no-header", "--durations=15",
     ]
     return subprocess.Popen(
         command, env=env, cwd=TESTS_DIR.parent,
