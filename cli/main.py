@@ -3,7 +3,11 @@ upsample and inspect video diffusion models.
 
 Commands are thin: they read options, call `kvdm.training` and turn bad input
 into one-line errors. Keras is imported inside the commands, after
-`--backend` (or the recipe's `train.backend`) has set `KERAS_BACKEND`.
+`--backend` (or the recipe's `train.backend`) has set `KERAS_BACKEND` and
+after every check that needs no model, so that bad input is refused at once;
+this module and what it imports at the top stay free of Keras and TensorFlow.
+Library log lines are kept off the terminal unless `--verbose` (see
+`kvdm.cli.logs`).
 """
 
 import functools
@@ -12,6 +16,8 @@ import sys
 
 import click
 
+from kvdm.cli import logs
+from kvdm.cli import tasks
 from kvdm.config import BACKENDS
 from kvdm.config import SAMPLERS
 from kvdm.config import RecipeError
@@ -59,11 +65,15 @@ def _one_line_errors(command):
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Keras backend (default: the recipe's train.backend, "
                    "else KERAS_BACKEND).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show the log lines of TensorFlow and other libraries "
+                   "(hidden by default unless TF_CPP_MIN_LOG_LEVEL is set).")
 @click.version_option(package_name="kvdm")
 @click.pass_context
-def cli(ctx, backend):
+def cli(ctx, backend, verbose):
     """Keras Video Diffusion Models."""
     ctx.obj = {"backend": backend}
+    logs.quiet(verbose)
     _set_backend(backend)
 
 
@@ -78,6 +88,9 @@ def _sampling_options(command):
                      help="Ancestral variance interpolation in [0, 1]."),
         click.option("--seed", type=int, default=None,
                      help="Sampling seed (default: the recipe's)."),
+        click.option("--clip-denoised/--no-clip-denoised", default=None,
+                     help="Clip the denoised estimate to [-1, 1] at each "
+                          "step (default: the recipe's sample.clip_denoised)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -98,10 +111,20 @@ def _check_sample_options(**changes):
                               if v is not None})
 
 
-def _load(source):
-    from kvdm.training import load_for_sampling
+def _load(source, with_tensorflow=False):
+    """Loads SOURCE for sampling: the slow part, after every other check.
 
-    loaded = load_for_sampling(source)
+    Args:
+        source: str. A run folder, a checkpoint folder or a `.keras` file.
+        with_tensorflow: bool. Also import TensorFlow (with its start-up
+            lines filtered) whatever the backend: reading videos needs it.
+    """
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"No such checkpoint or model file: {source}")
+    logs.import_libraries(with_tensorflow=with_tensorflow)
+    import kvdm.training
+
+    loaded = kvdm.training.load_for_sampling(source)
     step = "" if loaded.step is None else f" (step {loaded.step})"
     click.echo(f"Loaded {loaded.source}{step}.", err=True)
     return loaded
@@ -130,6 +153,7 @@ def train(ctx, recipe, overrides, output_dir, resume):
         _set_backend(loaded.train.backend)
     output_dir = output_dir or loaded.train.output_dir or os.path.join(
         "runs", os.path.splitext(os.path.basename(recipe))[0])
+    logs.import_libraries(with_tensorflow=True)
     from kvdm.training import train as train_recipe
 
     click.echo(f"Training {recipe} into {output_dir}", err=True)
@@ -159,16 +183,25 @@ def train(ctx, recipe, overrides, output_dir, resume):
               show_default=True, help="Output file: .gif, .mp4 or .png.")
 @_one_line_errors
 def sample(source, num_videos, frames, sampler, steps, gamma, seed,
-           guidance_weight, prompt, output):
-    """Sample videos from SOURCE: a run folder, a checkpoint or a .keras file."""
-    from kvdm.training import sampling
-
+           clip_denoised, guidance_weight, prompt, output):
+    """Sample videos from SOURCE: a run folder, a checkpoint, a .keras file or a
+    shipped preset (`moving_digits`)."""
     _check_suffix(output)
     _check_sample_options(
         sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
-        guidance_weight=guidance_weight, num_videos=num_videos,
-        num_frames=frames)
+        clip_denoised=clip_denoised, guidance_weight=guidance_weight,
+        num_videos=num_videos, num_frames=frames)
+    if prompt is not None:
+        recipe = tasks.source_recipe(source)
+        if recipe is not None and recipe.model.text_encoder is None:
+            raise click.UsageError(
+                "--prompt needs a text-conditioned model with a text "
+                f"encoder; the recipe of {source} names none. "
+                "Received: model.text_encoder=None")
     loaded = _load(source)
+    from kvdm.io import write_videos
+    from kvdm.training import sampling
+
     if prompt is not None:
         if loaded.model.denoiser.condition_dim is None:
             raise click.UsageError(
@@ -178,21 +211,21 @@ def sample(source, num_videos, frames, sampler, steps, gamma, seed,
             "--prompt needs a text encoder, which kvdm does not ship yet.")
     config = _sample_config(
         loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
-        guidance_weight=guidance_weight, num_videos=num_videos,
-        num_frames=frames)
+        clip_denoised=clip_denoised, guidance_weight=guidance_weight,
+        num_videos=num_videos, num_frames=frames)
     recipe = loaded.recipe.replace(sample=config)
     videos = sampling.generate(loaded.model, recipe, loaded.video_shape)
-    sampling.write_videos(output, videos, fps=config.fps)
+    write_videos(output, videos, fps=config.fps)
     click.echo(f"Wrote {len(videos)} videos to {output}", err=True)
 
 
 def _check_suffix(output):
-    from kvdm.training.sampling import VIDEO_SUFFIXES
+    from kvdm.io.writers import check_video_suffix
 
-    if os.path.splitext(output)[1].lower() not in VIDEO_SUFFIXES:
-        raise click.BadParameter(
-            f"must end in one of {', '.join(VIDEO_SUFFIXES)}. "
-            f"Received: {output}", param_hint="--output")
+    try:
+        check_video_suffix(output, "output")
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--output") from None
 
 
 def _conditioning_options(command):
@@ -218,23 +251,25 @@ def _conditioning_options(command):
 
 
 def _run_task(task, source, video, output, method, reconstruction_weight,
-              sampler, steps, gamma, seed, read_frames=None, **options):
-    from kvdm.training import sampling
-
+              sampler, steps, gamma, seed, clip_denoised, context_frames=None,
+              **options):
     _check_suffix(output)
+    changes = dict(
+        sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+        clip_denoised=clip_denoised, conditioning=method,
+        reconstruction_weight=reconstruction_weight,
+        context_frames=context_frames)
+    _check_sample_options(**changes)
+    tasks.check_task_options(**options)
     if not os.path.isfile(video):
         raise FileNotFoundError(
             f"Input video not found. Received: video={video}")
-    _check_sample_options(
-        sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
-        conditioning=method, reconstruction_weight=reconstruction_weight)
-    loaded = _load(source)
-    config = _sample_config(
-        loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
-        conditioning=method, reconstruction_weight=reconstruction_weight)
-    given, result = sampling.run_task(loaded, task, video, config,
-                                      read_frames=read_frames, **options)
-    sampling.write_videos(output, result, fps=config.fps)
+    loaded = _load(source, with_tensorflow=True)
+    from kvdm.io import write_videos
+
+    config = _sample_config(loaded, **changes)
+    given, result = tasks.run_task(loaded, task, video, config, **options)
+    write_videos(output, result, fps=config.fps)
     click.echo(f"{task}: {given.shape[1]} input frames "
                f"({given.shape[2]}x{given.shape[3]}) -> {result.shape[1]} "
                f"frames ({result.shape[2]}x{result.shape[3]}) in {output}",
@@ -243,19 +278,18 @@ def _run_task(task, source, video, output, method, reconstruction_weight,
 
 @cli.command()
 @_conditioning_options
-@click.option("--context-frames", type=int, default=1, show_default=True,
-              help="Frames of VIDEO used as known context.")
+@click.option("--context-frames", type=int, default=None,
+              help="Frames of VIDEO used as known context (default: the "
+                   "recipe's sample.context_frames, else 1).")
 @click.option("--frames", type=int, default=None,
               help="Output frames, context included (default: the model's).")
 @_one_line_errors
 def predict(source, video, output, method, reconstruction_weight, sampler,
-            steps, gamma, seed, context_frames, frames):
+            steps, gamma, seed, clip_denoised, context_frames, frames):
     """Predict the frames that follow the first frames of VIDEO."""
-    if context_frames < 1:
-        raise click.BadParameter("must be >= 1.", param_hint="--context-frames")
     _run_task("predict", source, video, output, method,
               reconstruction_weight, sampler, steps, gamma, seed,
-              read_frames=context_frames, num_frames=frames)
+              clip_denoised, context_frames=context_frames, num_frames=frames)
 
 
 @cli.command()
@@ -263,15 +297,17 @@ def predict(source, video, output, method, reconstruction_weight, sampler,
 @click.option("--frames", type=int, required=True,
               help="Length of the output video.")
 @click.option("--window", "window_frames", type=int, default=None,
-              help="Frames sampled at once (default: the input length).")
+              help="Frames sampled at once (default: the model's frames, "
+                   "the recipe's data.num_frames).")
 @click.option("--overlap", type=int, default=None,
-              help="Known frames at the start of each window.")
+              help="Known frames at the start of each window (default: half "
+                   "the window, at most the input's frames).")
 @_one_line_errors
 def extend(source, video, output, method, reconstruction_weight, sampler,
-           steps, gamma, seed, frames, window_frames, overlap):
+           steps, gamma, seed, clip_denoised, frames, window_frames, overlap):
     """Extend VIDEO autoregressively to --frames frames."""
     _run_task("extend", source, video, output, method, reconstruction_weight,
-              sampler, steps, gamma, seed, num_frames=frames,
+              sampler, steps, gamma, seed, clip_denoised, num_frames=frames,
               window_frames=window_frames, overlap=overlap)
 
 
@@ -283,22 +319,31 @@ def extend(source, video, output, method, reconstruction_weight, sampler,
               help="Frames sampled at once (default: the whole output).")
 @_one_line_errors
 def interpolate(source, video, output, method, reconstruction_weight,
-                sampler, steps, gamma, seed, factor, window_frames):
+                sampler, steps, gamma, seed, clip_denoised, factor,
+                window_frames):
     """Raise the frame rate of VIDEO by --factor."""
     _run_task("interpolate", source, video, output, method,
               reconstruction_weight, sampler, steps, gamma, seed,
-              factor=factor, window_frames=window_frames)
+              clip_denoised, factor=factor, window_frames=window_frames)
 
 
 @cli.command()
 @_conditioning_options
 @click.option("--factor", "spatial_factor", type=int, default=2,
               show_default=True, help="Spatial upsampling factor.")
+@click.option("--temporal-factor", type=int, default=1, show_default=True,
+              help="Output frames per input frame interval: the input's "
+                   "frames become every n-th output frame, (T - 1) n + 1 "
+                   "frames in all.")
 @click.option("--window", "window_frames", type=int, default=None,
               help="Frames sampled at once (default: the whole output).")
+@click.option("--overlap", type=int, default=None,
+              help="Frames carried into the next window when --window is "
+                   "shorter than the output (default: half the window).")
 @_one_line_errors
 def upsample(source, video, output, method, reconstruction_weight, sampler,
-             steps, gamma, seed, spatial_factor, window_frames):
+             steps, gamma, seed, clip_denoised, spatial_factor,
+             temporal_factor, window_frames, overlap):
     """Spatial super-resolution of VIDEO with a high-resolution model
     (always reconstruction guidance, equation 8)."""
     if method != "reconstruction_guidance":
@@ -307,7 +352,9 @@ def upsample(source, video, output, method, reconstruction_weight, sampler,
             f"Received: method={method}", param_hint="--method")
     _run_task("upsample", source, video, output, "reconstruction_guidance",
               reconstruction_weight, sampler, steps, gamma, seed,
-              spatial_factor=spatial_factor, window_frames=window_frames)
+              clip_denoised, spatial_factor=spatial_factor,
+              temporal_factor=temporal_factor, window_frames=window_frames,
+              overlap=overlap)
 
 
 @cli.command()
@@ -315,15 +362,15 @@ def upsample(source, video, output, method, reconstruction_weight, sampler,
 @_one_line_errors
 def info(source):
     """Show the model, recipe, step and parameter count of SOURCE."""
-    from kvdm.training import sampling
-
     loaded = _load(source)
+    from kvdm.training.runs import parameter_count
+
     unet = loaded.model.denoiser
     click.echo(f"source: {loaded.source}")
     click.echo(f"step: {loaded.step if loaded.step is not None else 'n/a'}")
     click.echo(f"model: {type(unet).__name__} "
                f"(prediction_type={loaded.model.prediction_type})")
-    click.echo(f"parameters: {sampling.parameter_count(loaded.model):,}")
+    click.echo(f"parameters: {parameter_count(loaded.model):,}")
     click.echo(f"video shape (T, H, W, C): {tuple(loaded.video_shape)}")
     click.echo("recipe:")
     click.echo(loaded.recipe.to_yaml().rstrip())

@@ -7,6 +7,7 @@ be compared with the exact one.
 """
 
 import numpy as np
+import pytest
 from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
@@ -155,6 +156,8 @@ class SamplerTestMixin:
         np.testing.assert_array_equal(first, second)
         assert not np.allclose(first, other)
 
+    # Long statistics: on JAX and PyTorch in the slow pass only.
+    @pytest.mark.backends_slow
     def test_covariance_matches(self):
         prediction_type = getattr(self, "prediction_type", "eps")
         oracle = self.make_oracle(prediction_type)

@@ -1,4 +1,9 @@
+import json
 import os
+import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -75,11 +80,11 @@ def test_sampling_bad_inputs(tmp_path):
         "Input video not found")
 
 
-def test_train_sample_info_end_to_end(tmp_path):
-    recipe = write(tmp_path / "tiny.yaml", TINY)
-    out = tmp_path / "run"
-    result = run(["train", recipe, "--output", str(out)])
-    assert result.exit_code == 0, result.output
+def test_train_sample_info_end_to_end(trained_run, tmp_path):
+    # The session's tiny run (conftest.py, tiny_run.py): `kvdm train` of a
+    # 4-step recipe that checkpoints every 2 steps, into `out`.
+    recipe, out = str(trained_run.recipe), trained_run.folder
+    assert "Done: 4 steps." in trained_run.output
     checkpoints = sorted(os.listdir(out / "checkpoints"))
     assert "step-00000004" in checkpoints and "step-00000002" in checkpoints
     assert (out / "model.keras").is_file()
@@ -124,3 +129,113 @@ def test_train_sample_info_end_to_end(tmp_path):
     grid = np.asarray(Image.open(predicted))
     # One row of 4 frames of 16 px with 2 px padding between them.
     assert grid.shape[:2] == (16, 4 * 16 + 3 * 2)
+
+
+# -- Bad input is refused before the slow part, without library log lines ----
+
+# Lines TensorFlow, absl, JAX or CUDA write about the machine, not the command.
+LIBRARY_LOG_LINE = re.compile(
+    r"cuInit|oneDNN|cpu_feature_guard|TF-TRT|absl|cudart|cuda_|XLA|"
+    r"^[IWEF]\d{4} ", re.MULTILINE)
+
+
+def fake_run(folder):
+    """A run folder holding a recipe and an (unreadable) checkpoint."""
+    checkpoint = folder / "checkpoints" / "step-00000001"
+    checkpoint.mkdir(parents=True)
+    write(folder / "recipe.yaml", TINY)
+    write(checkpoint / "recipe.yaml", TINY)
+    return folder
+
+
+def kvdm(*args):
+    """Runs `kvdm ARGS` in a new process with the user's default logging."""
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "kvdm.cli.main"] + [str(a) for a in args],
+        capture_output=True, text=True, env=env, timeout=600)
+    return result, time.perf_counter() - start
+
+
+def assert_one_error_line(result, *words):
+    assert result.returncode != 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], (word, result.stderr)
+    assert not LIBRARY_LOG_LINE.search(result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_options_fail_at_once_in_a_new_process(tmp_path):
+    run_dir = fake_run(tmp_path / "run")
+    result, seconds = kvdm("sample", run_dir, "--steps", 0)
+    assert_one_error_line(result, "num_steps=0")
+    assert seconds < 2.0, seconds
+    bad = write(tmp_path / "bad.yaml", dict(TINY, train={"steps": -1}))
+    result, seconds = kvdm("train", bad)
+    assert_one_error_line(result, "train.steps", "-1")
+    assert seconds < 2.0, seconds
+
+
+def test_errors_after_loading_tensorflow_show_no_library_logs(tmp_path):
+    # The folder exists but holds no checkpoint: found out after Keras and
+    # TensorFlow are loaded.
+    result, _ = kvdm("sample", tmp_path)
+    assert_one_error_line(result, str(tmp_path))
+
+
+CHECK_IMPORTS = """
+import json, sys
+from click.testing import CliRunner
+from kvdm.cli.main import cli
+failures = []
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(cli, args)
+    if result.exit_code == 0 or "Error:" not in result.output:
+        failures.append((args, result.output))
+loaded = [m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules]
+print(json.dumps({"failures": failures, "loaded": loaded}))
+"""
+
+
+def test_bad_options_are_refused_before_keras_is_imported(tmp_path):
+    run_dir = str(fake_run(tmp_path / "run"))
+    video = tmp_path / "in.gif"
+    video.write_bytes(b"not read")
+    out = str(tmp_path / "out.gif")
+    conditional = [run_dir, str(video), "--output", out]
+    commands = [
+        ["sample", run_dir, "--steps", "0"],
+        ["sample", run_dir, "--num-videos", "0"],
+        ["sample", run_dir, "--frames", "0"],
+        ["sample", run_dir, "--gamma", "2"],
+        ["sample", run_dir, "--sampler", "ddpm"],
+        ["sample", run_dir, "--output", "a.avi"],
+        # The recipe says the model has no text encoder.
+        ["sample", run_dir, "--prompt", "a digit"],
+        ["sample", str(tmp_path / "missing")],
+        ["info", str(tmp_path / "missing")],
+        ["predict"] + conditional + ["--context-frames", "0"],
+        ["predict"] + conditional + ["--steps", "0"],
+        ["extend"] + conditional + ["--frames", "8", "--window", "0"],
+        ["extend"] + conditional + ["--frames", "8", "--overlap", "-1"],
+        ["interpolate"] + conditional + ["--factor", "0"],
+        ["upsample"] + conditional + ["--temporal-factor", "0"],
+        ["upsample"] + conditional + ["--factor", "-2"],
+        ["upsample"] + conditional + ["--method", "replacement"],
+        ["predict", run_dir, str(tmp_path / "missing.mp4"), "--output", out],
+        ["train", write(tmp_path / "bad.yaml", dict(TINY, train={"steps": 0}))],
+    ]
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_IMPORTS, json.dumps(commands)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["failures"] == []
+    assert report["loaded"] == []

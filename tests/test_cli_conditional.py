@@ -1,30 +1,22 @@
 """End-to-end tests of `kvdm predict / extend / interpolate / upsample`.
 
-One tiny run is trained once for the module; every command then reads a video
-file written with `kvdm.io` and writes its result, which is decoded back.
+Every command reads the session's tiny run (conftest.py, tiny_run.py) and a
+video file written with `kvdm.io`, and writes its result, which is decoded
+back.
 """
 
 import os
 
 import numpy as np
 import pytest
-import yaml
+import tiny_run
 from click.testing import CliRunner
 
 from kvdm import io
 from kvdm.cli.main import cli
 
-SIZE = 16
-TINY = {
-    "data": {"name": "moving_digits", "num_frames": 4, "image_size": SIZE},
-    # The tiny preset without its downsampling level: quicker to build and
-    # to trace, and any frame size fits.
-    "model": {"preset": "tiny", "channel_multipliers": [1],
-              "attention_resolutions": [16], "num_mlp_layers": 1},
-    "train": {"steps": 2, "batch_size": 1, "checkpoint_every": 2,
-              "sample_every": 0, "log_every": 2, "jit_compile": False},
-    "sample": {"sampler": "ddim", "num_steps": 1, "num_videos": 1},
-}
+# The frame size of the tiny run's model.
+SIZE = tiny_run.RECIPE["data"]["image_size"]
 # `write_mp4` enlarges small videos so that the shorter side is >= 128 px.
 MP4_SCALE = 128 // SIZE
 # Known frames go through two lossy H.264 encodings (input and output).
@@ -57,13 +49,8 @@ def moving_square(num_frames, height=SIZE, width=SIZE):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("conditional")
-    recipe = folder / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump(TINY))
-    result = run(["train", recipe, "--output", folder / "run"])
-    assert result.exit_code == 0, result.output
-    return folder / "run"
+def run_dir(trained_run):
+    return trained_run.folder
 
 
 @pytest.fixture(scope="module", autouse=True)

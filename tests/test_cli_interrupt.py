@@ -8,6 +8,7 @@ import sys
 import time
 
 import keras
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -28,6 +29,8 @@ TINY = {
 }
 
 
+# A training process started, interrupted and resumed.
+@pytest.mark.slow
 def test_sigint_saves_a_checkpoint_and_resume_continues(tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(TINY))

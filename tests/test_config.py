@@ -38,7 +38,8 @@ def write_recipe(tmp_path, values, name="recipe.yaml"):
 def test_recipes_folder_is_not_empty():
     names = {p.stem for p in RECIPES}
     assert {"bair", "ucf101", "kinetics600", "text2video_small",
-            "moving_digits"} <= names
+            "text2video_large", "text2video_large_frameskip4",
+            "text2video_large_128", "moving_digits"} <= names
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
@@ -66,6 +67,58 @@ def test_paper_values_in_recipes():
     ucf = load_recipe(RECIPES[0].parent / "ucf101.yaml")
     assert (ucf.train.steps, ucf.train.beta2, ucf.sample.gamma) == (
         60000, 0.99, 0.1)
+    # All 13,320 videos: both TFDS splits.
+    assert ucf.data.split == "train+test"
+    assert bair.sample.context_frames == 1
+    kinetics = load_recipe(RECIPES[0].parent / "kinetics600.yaml")
+    assert kinetics.sample.context_frames == 5
+    assert kinetics.num_sample_frames - kinetics.sample.context_frames == 11
+
+
+@pytest.mark.parametrize("name, frames, size, frame_skip, preset, steps, lr, "
+                         "image_frames", [
+    ("text2video_large", 16, 64, 1, "t2v_large", 700000, 3e-4, 8),
+    ("text2video_large_frameskip4", 16, 64, 4, "t2v_large", 700000, 3e-4, 8),
+    ("text2video_large_128", 9, 128, 1, "t2v_large_128", 800000, 2e-4, 7),
+])
+def test_large_text_to_video_recipes(name, frames, size, frame_skip, preset,
+                                     steps, lr, image_frames):
+    recipe = load_recipe(RECIPES[0].parent / f"{name}.yaml")
+    data, train, sample = recipe.data, recipe.train, recipe.sample
+    assert (data.num_frames, data.image_size, data.frame_skip) == (
+        frames, size, frame_skip)
+    assert recipe.model.preset == preset
+    assert (train.steps, train.learning_rate, train.batch_size) == (
+        steps, lr, 128)
+    assert (train.beta2, train.weight_decay, train.ema_decay) == (
+        0.99, 0.0, 0.9999)
+    assert recipe.diffusion.prediction_type == "eps"
+    assert recipe.diffusion.num_image_frames == image_frames
+    assert (sample.sampler, sample.num_steps, sample.gamma) == (
+        "ancestral", 256, 0.3)
+    assert recipe.num_sample_frames == frames
+
+
+def test_sample_fields_added_for_sampling_and_data_download():
+    sample = SampleConfig()
+    assert sample.clip_denoised is False and sample.context_frames is None
+    assert DataConfig().download is False
+    assert Recipe.from_dict(
+        {"sample": {"clip_denoised": True}}).sample.clip_denoised is True
+    with pytest.raises(RecipeError, match="sample.clip_denoised"):
+        SampleConfig(clip_denoised="yes")
+    with pytest.raises(RecipeError, match="sample.context_frames=0"):
+        SampleConfig(context_frames=0)
+    with pytest.raises(RecipeError, match="data.download"):
+        DataConfig(download=1)
+    # Context frames must leave frames to generate.
+    with pytest.raises(RecipeError, match="sample.context_frames=16"):
+        Recipe.from_dict({"sample": {"context_frames": 16}})
+    with pytest.raises(RecipeError, match="sample.context_frames=4"):
+        Recipe.from_dict({"data": {"num_frames": 8},
+                          "sample": {"context_frames": 4, "num_frames": 4}})
+    assert Recipe.from_dict(
+        {"sample": {"context_frames": 15}}).sample.context_frames == 15
 
 
 def test_round_trip_to_dict_and_yaml(tmp_path):

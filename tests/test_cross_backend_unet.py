@@ -4,15 +4,21 @@ PyTorch (to float32 tolerance).
 The Keras backend is fixed per process, so each backend runs in a
 subprocess: the TensorFlow one builds the tiny preset with a fixed seed and
 saves its weights and its output on fixed inputs; the JAX and PyTorch ones
-load those weights and compute the output again.
+load those weights and compute the output again. They run as a background
+job (background.py) submitted when collection is done (`start_in_background`,
+called by conftest.py), while the main process runs the other tests; the
+tests here run last.
 """
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 
+import background
 import numpy as np
 import pytest
 
@@ -72,39 +78,63 @@ def _env(backend):
     return env
 
 
-def _start(backend, mode, directory):
-    return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, mode, str(directory)],
-        env=_env(backend),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Runs(background.Job):
+    """TensorFlow saves, then JAX and PyTorch load; each in a process."""
+
+    def __init__(self):
+        super().__init__()
+        self.directory = None
+
+    def work(self):
+        self.directory = pathlib.Path(tempfile.mkdtemp(prefix="cross_backend"))
+        for backend, mode in [("tensorflow", "save"), ("jax", "load"),
+                              ("torch", "load")]:
+            process = self.popen(
+                [sys.executable, "-c", SCRIPT, mode, str(self.directory)],
+                env=_env(backend),
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                _, stderr = process.communicate(timeout=600)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, stderr = process.communicate()
+            assert process.returncode == 0, (
+                f"KERAS_BACKEND={backend} run failed:\n{stderr[-5000:]}"
+            )
+
+    def outputs(self):
+        self.wait()
+        return {
+            backend: np.load(self.directory / f"output_{backend}.npy")
+            for backend in ("tensorflow", "jax", "torch")
+        }
+
+    def stop(self):
+        super().stop()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _finish(process, backend, directory):
-    _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, (
-        f"KERAS_BACKEND={backend} run failed:\n{stderr[-5000:]}"
-    )
-    return np.load(directory / f"output_{backend}.npy")
+_runs = []
+
+
+def _started(config):
+    if not _runs:
+        _runs.append(background.submit(Runs(), config))
+    return _runs[0]
+
+
+def start_in_background(items):
+    _started(items[0].config)
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("cross_backend")
-    reference = _finish(
-        _start("tensorflow", "save", directory), "tensorflow", directory
-    )
-    processes = {
-        backend: _start(backend, "load", directory)
-        for backend in ("jax", "torch")
-    }
-    results = {"tensorflow": reference}
-    for backend, process in processes.items():
-        results[backend] = _finish(process, backend, directory)
-    return results
+def outputs(request):
+    return _started(request.config).outputs()
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

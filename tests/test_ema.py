@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from kvdm.diffusion import VideoDiffusion
-from kvdm.diffusion.ema import ema_weights
-from kvdm.diffusion.ema import keep_raw_weights_after_fit
-from kvdm.diffusion.ema import swap_ema_weights
+from kvdm.training.ema import ema_weights
+from kvdm.training.ema import keep_raw_weights_after_fit
+from kvdm.training.ema import optimizer_averages
+from kvdm.training.ema import swap_ema_weights
 
 
 def _np(x):
@@ -37,7 +38,7 @@ def _fitted(keep_raw):
 
 def _state(model):
     raw = [_np(v) for v in model.trainable_variables]
-    averages = [_np(a) for a in model.optimizer._model_variables_moving_average]
+    averages = [_np(a) for a in optimizer_averages(model.optimizer)]
     return raw, averages
 
 
@@ -77,3 +78,42 @@ def test_errors_without_ema():
     model.compile(optimizer=keras.optimizers.Adam(0.1, use_ema=True))
     with pytest.raises(ValueError, match="not been built"):
         swap_ema_weights(model)
+
+
+@pytest.mark.backends
+def test_keras_keeps_the_averages_where_kvdm_reads_them():
+    # kvdm reads Keras' private EMA storage in one function. If a Keras
+    # upgrade moves or changes it, this test fails with a message that says
+    # so (and where to fix it) instead of sampling with wrong weights.
+    variable = keras.Variable(np.zeros((2,), "float32"))
+    optimizer = keras.optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5)
+    assert optimizer_averages(optimizer) is None
+    for gradient in (1.0, 2.0, 4.0):
+        optimizer.apply_gradients(
+            [(keras.ops.full((2,), gradient), variable)]
+        )
+    averages = optimizer_averages(optimizer)
+    assert len(averages) == 1, (
+        f"Keras {keras.version()} no longer keeps one EMA variable per "
+        "trained variable; update kvdm.training.ema.optimizer_averages."
+    )
+    # Weights after each step: -1, -3, -7. The first step copies the
+    # weight; later ones mix with momentum 0.5: -2, then -4.5.
+    np.testing.assert_allclose(
+        _np(averages[0]), [-4.5, -4.5],
+        err_msg=(
+            f"The EMA variables of Keras {keras.version()} no longer hold "
+            "the moving average kvdm expects; update "
+            "kvdm.training.ema.optimizer_averages."
+        ),
+    )
+
+
+def test_missing_averages_fail_with_a_clear_message():
+    optimizer = keras.optimizers.Adam(0.1, use_ema=True)
+    optimizer.build([keras.Variable(np.zeros((2,), "float32"))])
+    del optimizer._model_variables_moving_average
+    with pytest.raises(RuntimeError, match="must be updated for this Keras"):
+        optimizer_averages(optimizer)
+    with pytest.raises(ValueError, match="use_ema=True"):
+        optimizer_averages(keras.optimizers.Adam(0.1))

@@ -139,7 +139,8 @@ def test_bad_arguments_are_reported():
         make_dataset("no_such_set")
 
 
-@pytest.mark.backends
+# TensorFlow only: the pipeline is tf.data on every backend, and
+# test_video_diffusion.py fits a tf.data pipeline on each backend.
 def test_batches_feed_fit():
     import keras
 

@@ -6,6 +6,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 import yaml
 
 from kvdm.config import load_recipe
@@ -38,6 +39,9 @@ def final_state(output_dir):
         return {k: state[k] for k in state.files}
 
 
+# Three trainings, one of them in a process killed after its first
+# checkpoint: test_checkpoint_integrity.py checks exact resumption quicker.
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     recipe_path = tmp_path / "tiny.yaml"
     recipe_path.write_text(yaml.safe_dump(TINY))

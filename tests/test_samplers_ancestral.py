@@ -18,6 +18,8 @@ class TestAncestralSampler(SamplerTestMixin):
     covariance_steps = 200
     prediction_type = "eps"
 
+    # Long statistics: on JAX and PyTorch in the slow pass only.
+    @pytest.mark.backends_slow
     def test_gamma_one_covariance(self):
         self.prediction_type = "v"
         self.init_kwargs = {"num_steps": 8, "gamma": 1.0}

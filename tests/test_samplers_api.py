@@ -84,6 +84,18 @@ def test_sample_convenience():
 
 
 @pytest.mark.backends
+def test_one_sampler_serves_several_batch_sizes():
+    # The compiled loop is cached per batch size: a call with another batch
+    # compiles anew, and each batch gives what a fresh sampler gives.
+    denoiser = oracle(4)
+    sampler = DDIMSampler(num_steps=3, progress=False)
+    for batch in (2, 5, 2):
+        video = sampler(denoiser, (batch, 4, 1, 1, 1), seed=3)
+        fresh = DDIMSampler(num_steps=3, progress=False)(denoiser, (batch, 4, 1, 1, 1), seed=3)
+        np.testing.assert_array_equal(ops.convert_to_numpy(video), ops.convert_to_numpy(fresh))
+
+
+@pytest.mark.backends
 def test_predict_keeps_the_context():
     context = np.full((2, 2, 1, 1, 1), 0.7, "float32")
     video = ops.convert_to_numpy(

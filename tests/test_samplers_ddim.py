@@ -14,6 +14,8 @@ class TestDDIMSampler(SamplerTestMixin):
     covariance_steps = 200
     prediction_type = "x"
 
+    # Long statistics: on JAX and PyTorch in the slow pass only.
+    @pytest.mark.backends_slow
     def test_few_steps_are_close(self):
         oracle = self.make_oracle("eps")
         samples = DDIMSampler(num_steps=20, progress=False)(

@@ -146,7 +146,8 @@ def _conditional_kl(sampler, oracle, context, mask, mean, covariance, known):
     return empirical_kl(samples[:, known:], mean, covariance)
 
 
-@pytest.mark.backends
+# Long statistics: on JAX and PyTorch in the slow pass only.
+@pytest.mark.backends_slow
 def test_reconstruction_guidance_beats_replacement():
     problem = _prediction_problem()
     kls = {}
@@ -169,7 +170,8 @@ def test_reconstruction_guidance_beats_replacement():
     assert best < replacement / 4
 
 
-@pytest.mark.backends
+# Long statistics: on JAX and PyTorch in the slow pass only.
+@pytest.mark.backends_slow
 def test_reconstruction_guidance_with_predictor_corrector():
     problem = _prediction_problem()
     kls = {}
@@ -202,7 +204,8 @@ def _super_resolution_problem(frames=2, known_frames=0):
     return oracle, low_res, context, null, null.T @ mean, null.T @ covariance @ null, observation_matrix, observed
 
 
-@pytest.mark.backends
+# Long statistics: on JAX and PyTorch in the slow pass only.
+@pytest.mark.backends_slow
 def test_super_resolution_guidance():
     oracle, low_res, _, null, mean, covariance, matrix, observed = _super_resolution_problem()
     kls = {}
@@ -220,7 +223,8 @@ def test_super_resolution_guidance():
     assert kls[5.0] < kls[0.0] / 5
 
 
-@pytest.mark.backends
+# Long statistics: on JAX and PyTorch in the slow pass only.
+@pytest.mark.backends_slow
 def test_super_resolution_with_known_frames():
     # Temporal extension and low resolution at once: frame 0 is known at high
     # resolution, every frame at low resolution.

@@ -78,7 +78,7 @@ def test_get_schedule_and_config_round_trip():
     restored = get_schedule(keras.saving.serialize_keras_object(schedule))
     assert isinstance(restored, CosineSchedule)
     assert restored.get_config() == schedule.get_config()
-    assert set(schedule.get_config()) == {"logsnr_min", "logsnr_max"}
+    assert set(schedule.get_config()) == {"logsnr_min", "logsnr_max", "shift"}
     assert set(schedules.SCHEDULES) >= {"cosine"}
 
 
@@ -89,6 +89,14 @@ def test_invalid_arguments_raise_clear_errors():
         get_schedule("linear")
     with pytest.raises(ValueError, match="Received: schedule=3"):
         get_schedule(3)
+    with pytest.raises(ValueError, match="kwargs="):
+        get_schedule(CosineSchedule(), logsnr_min=-5.0)
+
+
+def test_get_schedule_passes_arguments_to_a_named_schedule():
+    schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=12.0)
+    assert isinstance(schedule, CosineSchedule)
+    assert schedule.get_config() == {"logsnr_min": -15.0, "logsnr_max": 12.0, "shift": 0.0}
 
 
 def test_coefficients_follow_closed_form():
@@ -96,3 +104,25 @@ def test_coefficients_follow_closed_form():
     a, b = schedule._coefficients()
     assert math.isclose(b, math.atan(math.exp(-10.0)))
     assert math.isclose(a + b, math.atan(math.exp(10.0)))
+
+
+def test_shifted_cosine_moves_the_curve_and_keeps_its_ends():
+    import numpy as np
+
+    plain = CosineSchedule()
+    shifted = CosineSchedule(shift=-2.0)
+    ends = keras.ops.convert_to_numpy(shifted(keras.ops.convert_to_tensor([0.0, 1.0])))
+    np.testing.assert_allclose(ends, [20.0, -20.0], atol=1e-3)
+    # Away from the ends the clipping moves the curve by less than 1e-3:
+    # the plain curve lowered by 2, i.e. `-2 log tan(pi t / 2) - 2`.
+    t = np.linspace(0.2, 0.8, 7).astype("float32")
+    got = keras.ops.convert_to_numpy(shifted(t))
+    expected = keras.ops.convert_to_numpy(plain(t)) - 2.0
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    np.testing.assert_allclose(-2 * np.log(np.tan(np.pi * t / 2)) - 2.0, got, atol=1e-3)
+    # t_from_logsnr inverts it, and the config round-trips.
+    back = keras.ops.convert_to_numpy(shifted.t_from_logsnr(got))
+    np.testing.assert_allclose(back, t, atol=1e-5)
+    assert CosineSchedule.from_config(shifted.get_config()).shift == -2.0
+    with pytest.raises(ValueError, match="shift=25.0"):
+        CosineSchedule(shift=25.0)

@@ -3,18 +3,20 @@ import numpy as np
 import pytest
 from layer_test_utils import run_layer_test
 
+from kvdm.layers import SpaceTimeAttention
 from kvdm.layers import TemporalAttention
 from kvdm.layers.temporal_attention import joint_training_mask
 
 INIT = {"num_heads": 2, "groups": 4, "num_buckets": 8, "max_distance": 16}
 
 
+@pytest.mark.parametrize("layer_class", [TemporalAttention, SpaceTimeAttention])
 @pytest.mark.parametrize(
     "num_image_frames", [0, pytest.param(2, marks=pytest.mark.backends)]
 )
-def test_layer_basics(num_image_frames):
+def test_layer_basics(layer_class, num_image_frames):
     run_layer_test(
-        TemporalAttention,
+        layer_class,
         init_kwargs=INIT,
         input_shape=(2, 5, 3, 2, 8),
         call_kwargs={"num_image_frames": num_image_frames},

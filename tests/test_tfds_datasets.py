@@ -37,7 +37,7 @@ def test_missing_data_fails_fast_and_says_where_to_put_it(tmp_path, name, archiv
     message = str(error.value)
     assert str(tmp_path / "downloads" / "manual" / archive) in message
     assert str(tmp_path / name) in message
-    assert "download=True" in message
+    assert "data.download: true" in message
 
 
 def test_a_prepared_copy_is_found(tmp_path):
@@ -113,3 +113,38 @@ def test_dataset_info():
     assert dataset_info("moving_mnist")["splits"] == ("test",)
     assert dataset_info("moving_digits")["has_captions"] is True
     assert class_caption("PlayingDhol") == "playing dhol"
+
+
+def test_recipe_download_key_reaches_the_loader(tmp_path):
+    from kvdm.config import Recipe
+    from kvdm.training import builders
+
+    values = {"data": {"name": "bair", "data_dir": str(tmp_path)},
+              "model": {"preset": "tiny"}, "train": {"batch_size": 2}}
+    offline = Recipe.from_dict(values)
+    assert builders.dataset_options(offline)["download"] is False
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotFoundError, match="data.download: true"):
+        builders.build_dataset(offline)
+    assert time.perf_counter() - start < 10.0
+    values["data"]["download"] = True
+    online = Recipe.from_dict(values)
+    assert builders.dataset_options(online)["download"] is True
+    with tfds.testing.mock_data(as_dataset_fn=_bair_like):
+        dataset, video_shape = builders.build_dataset(online)
+        assert video_shape == (16, 64, 64, 3)
+
+
+def test_ucf101_trains_on_train_and_test_splits():
+    splits = []
+
+    def ucf_like(self, split, **kwargs):
+        splits.append(split)
+        return _ucf_like(self, split, **kwargs)
+
+    with tfds.testing.mock_data(as_dataset_fn=ucf_like):
+        dataset = make_dataset("ucf101", "train+test", batch_size=2, num_frames=16, download=True)
+        # A training split repeats: more batches than the 3 videos hold.
+        batches = list(dataset.take(3))
+    assert splits == ["train+test"]
+    assert len(batches) == 3 and batches[0]["video"].shape == (2, 16, 64, 64, 3)

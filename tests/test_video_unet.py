@@ -77,10 +77,17 @@ def _frame_diff(model, video, logsnr, frame, num_image_frames, seed=1):
     return np.abs(out - base).max(axis=(0, 2, 3, 4))
 
 
-@pytest.mark.backends
-def test_image_frames_are_independent():
+@pytest.mark.parametrize(
+    "placement",
+    [
+        pytest.param({}, marks=pytest.mark.backends),
+        {"temporal_attention_resolutions": [16, 8]},
+        {"space_time_attention_resolutions": [8]},
+    ],
+)
+def test_image_frames_are_independent(placement):
     # Frames 0..3 are a video, frames 4 and 5 are independent images.
-    model = _random_tiny()
+    model = _random_tiny(**placement)
     video, logsnr = _inputs((2, 6, 16, 16, 3))
     diff = _frame_diff(model, video, logsnr, frame=4, num_image_frames=2)
     assert diff[4] > 1e-3, diff
@@ -182,6 +189,38 @@ def test_attention_placement_follows_build_resolution():
         "middle_spatial_attention",
         "middle_temporal_attention",
     ]
+
+
+def test_temporal_and_space_time_attention_placement():
+    def attention_names(model):
+        return [
+            layer.name
+            for layer in model.down_layers + model.middle_layers
+            if "attention" in layer.name
+        ]
+
+    # tiny has levels 16 and 8 at 16x16, attention at 8.
+    everywhere = VideoUNet.from_preset(
+        "tiny", temporal_attention_resolutions=[16, 8]
+    )
+    everywhere.build((1, 2, 16, 16, 3), (1,))
+    assert attention_names(everywhere) == [
+        "down_0_0_temporal_attention",
+        "down_1_0_spatial_attention",
+        "down_1_0_temporal_attention",
+        "middle_spatial_attention",
+        "middle_temporal_attention",
+    ]
+    joint = VideoUNet.from_preset("tiny", space_time_attention_resolutions=[8])
+    joint.build((1, 2, 16, 16, 3), (1,))
+    assert attention_names(joint) == [
+        "down_1_0_space_time_attention",
+        "middle_space_time_attention",
+    ]
+    restored = VideoUNet.from_config(joint.get_config())
+    assert restored.space_time_attention_resolutions == [8]
+    with pytest.raises(ValueError, match="space_time_attention_resolutions"):
+        VideoUNet.from_preset("tiny", space_time_attention_resolutions=[0])
 
 
 def test_bad_inputs_give_clear_errors():

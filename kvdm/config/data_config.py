@@ -5,18 +5,8 @@ import dataclasses
 from kvdm.config.fields import RecipeError
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
-
-DATASETS = (
-    "moving_digits",
-    "clips",
-    "video_folder",
-    "bair",
-    "ucf101",
-    "kinetics600",
-    "moving_mnist",
-)
-# Data sets read from a folder of video files given as `data.path`.
-FOLDER_DATASETS = ("video_folder", "kinetics600")
+from kvdm.names import DATASETS
+from kvdm.names import FOLDER_DATASETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +29,9 @@ class DataConfig(Section):
         manual_dir: str or None. TFDS manual download folder. Defaults to
             None.
         data_dir: str or None. TFDS data folder. Defaults to None.
+        download: bool. Let TFDS download and prepare a set that is not on
+            disk (needs network). Defaults to False: a missing set is an
+            error naming the files to put where.
         shuffle_buffer: int. Shuffle buffer of TFDS sets. Defaults to 256.
     """
 
@@ -58,6 +51,7 @@ class DataConfig(Section):
     path: str | None = setting(None, "video folder or clips file")
     manual_dir: str | None = setting(None, "TFDS manual download folder")
     data_dir: str | None = setting(None, "TFDS data folder")
+    download: bool = setting(False, "let TFDS download missing sets")
     shuffle_buffer: int = setting(256, "TFDS shuffle buffer", minimum=1)
 
     def check(self):

@@ -5,13 +5,9 @@ import dataclasses
 from kvdm.config.fields import RecipeError
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
-
-SCHEDULES = ("cosine",)
-PREDICTION_TYPES = ("eps", "v", "x")
-LOSS_WEIGHTINGS = (
-    "eps", "snr", "v", "snr_plus_one", "x", "constant", "truncated_snr",
-    "min_snr",
-)
+from kvdm.names import LOSS_WEIGHTINGS
+from kvdm.names import PREDICTION_TYPES
+from kvdm.names import SCHEDULES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +18,9 @@ class DiffusionConfig(Section):
         schedule: str. Noise schedule in log-SNR space. Defaults to "cosine".
         logsnr_min: float. Log-SNR at t = 1. Defaults to -20.
         logsnr_max: float. Log-SNR at t = 0. Defaults to 20.
+        logsnr_shift: float. Shift of the cosine schedule in log-SNR
+            (negative: more training and sampling at high noise). Defaults
+            to 0.
         prediction_type: str. What the network predicts: "eps", "v" or "x".
             Defaults to "eps".
         loss_weighting: str or None. Data-space weight `w(lambda)` of
@@ -38,6 +37,7 @@ class DiffusionConfig(Section):
     schedule: str = setting("cosine", "noise schedule", choices=SCHEDULES)
     logsnr_min: float = setting(-20.0, "log-SNR at t = 1")
     logsnr_max: float = setting(20.0, "log-SNR at t = 0")
+    logsnr_shift: float = setting(0.0, "log-SNR shift of the schedule")
     prediction_type: str = setting(
         "eps", "network prediction target", choices=PREDICTION_TYPES
     )
@@ -59,4 +59,10 @@ class DiffusionConfig(Section):
                 "`diffusion.logsnr_max`. Received: "
                 f"diffusion.logsnr_min={self.logsnr_min}, "
                 f"diffusion.logsnr_max={self.logsnr_max}"
+            )
+        if not self.logsnr_min < self.logsnr_shift < self.logsnr_max:
+            raise RecipeError(
+                "`diffusion.logsnr_shift` must lie between "
+                "`diffusion.logsnr_min` and `diffusion.logsnr_max`. "
+                f"Received: diffusion.logsnr_shift={self.logsnr_shift}"
             )

@@ -34,6 +34,11 @@ class ModelConfig(Section):
         use_scale_shift_norm: bool or None. Embedding as scale and shift of
             the normalized activations in residual blocks.
         pooling_heads: int or None. Heads of the condition attention pooling.
+        temporal_attention_resolutions: list of int or None. Spatial sizes
+            with temporal attention (None: those with attention).
+        space_time_attention_resolutions: list of int or None. Spatial sizes
+            where one space-time attention block replaces the spatial and
+            temporal pair.
         text_encoder: str or None. Name of the text encoder for prompts.
     """
 
@@ -69,6 +74,12 @@ class ModelConfig(Section):
     )
     pooling_heads: int | None = setting(
         None, "condition pooling heads", minimum=1
+    )
+    temporal_attention_resolutions: tuple[int, ...] | None = setting(
+        None, "spatial sizes with temporal attention", minimum=1
+    )
+    space_time_attention_resolutions: tuple[int, ...] | None = setting(
+        None, "spatial sizes with space-time attention", minimum=1
     )
     text_encoder: str | None = setting(None, "text encoder name")
 

@@ -74,6 +74,13 @@ class Recipe:
         if self.model.channel_multipliers is not None:
             check_image_size(self.data.image_size,
                              self.model.channel_multipliers)
+        context = self.sample.context_frames
+        if context is not None and context >= self.num_sample_frames:
+            raise RecipeError(
+                "`sample.context_frames` must be fewer than the sampled "
+                f"frames ({self.num_sample_frames}: `sample.num_frames`, else "
+                f"`data.num_frames`). Received: sample.context_frames={context}"
+            )
 
     @property
     def num_sample_frames(self):

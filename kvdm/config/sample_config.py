@@ -4,13 +4,8 @@ import dataclasses
 
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
-
-SAMPLERS = ("ancestral", "predictor_corrector", "ddim")
-CONDITIONING_METHODS = (
-    "replacement",
-    "replacement_conditional",
-    "reconstruction_guidance",
-)
+from kvdm.names import CONDITIONING_METHODS
+from kvdm.names import SAMPLERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +28,13 @@ class SampleConfig(Section):
         conditioning: str. How a video is conditioned on known frames:
             "replacement", "replacement_conditional" or
             "reconstruction_guidance". Defaults to "reconstruction_guidance".
+        clip_denoised: bool. Clip the denoised estimate `x_hat` to [-1, 1]
+            at each step. Defaults to False, the samplers' default, so that
+            a run's recipe written before this field samples as it did.
+        context_frames: int or None. Known first frames that prediction
+            conditions on (`kvdm predict`; the paper's benchmarks: 1 for
+            BAIR, 5 for Kinetics-600); must be fewer than the sampled
+            frames. None means 1 for prediction. Defaults to None.
         num_videos: int. Videos per sampling call. Defaults to 4.
         num_frames: int or None. Frames per sampled video; None uses
             `data.num_frames`. Defaults to None.
@@ -62,6 +64,10 @@ class SampleConfig(Section):
     conditioning: str = setting(
         "reconstruction_guidance", "conditioning method",
         choices=CONDITIONING_METHODS,
+    )
+    clip_denoised: bool = setting(False, "clip x_hat to [-1, 1] each step")
+    context_frames: int | None = setting(
+        None, "known frames for prediction", minimum=1
     )
     num_videos: int = setting(4, "videos per call", minimum=1)
     num_frames: int | None = setting(None, "frames per video", minimum=1)

@@ -4,8 +4,7 @@ import dataclasses
 
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
-
-BACKENDS = ("tensorflow", "jax", "torch")
+from kvdm.names import BACKENDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 from kvdm.data.decode import crop_offsets, decode_video
 from kvdm.data.video_source import VideoSource
+from kvdm.utils import validation
 
 # carphone_distorted.mp4 is a damaged copy of carphone_pristine.mp4: left out.
 DEFAULT_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
@@ -92,8 +93,7 @@ class Clips(VideoSource):
         seed=0,
     ):
         super().__init__(split, num_frames, image_size, seed)
-        if int(frame_skip) < 1:
-            raise ValueError(f"`frame_skip` must be >= 1. Received: frame_skip={frame_skip}")
+        validation.positive_int(int(frame_skip), "frame_skip")
         crop = ("random" if split == "train" else "center") if crop is None else crop
         if crop not in ("random", "center"):
             raise ValueError(f"`crop` must be 'random' or 'center'. Received: crop={crop!r}")
@@ -101,8 +101,7 @@ class Clips(VideoSource):
             raise ValueError(f"`test_fraction` must be in (0, 1). Received: test_fraction={test_fraction}")
         if num_windows is None:
             num_windows = 1000 if split == "train" else 100
-        if int(num_windows) < 1:
-            raise ValueError(f"`num_windows` must be a positive integer. Received: num_windows={num_windows}")
+        validation.positive_int(int(num_windows), "num_windows")
         self.frame_skip = int(frame_skip)
         self.crop = crop
         self.flip = bool(flip)

@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from kvdm.utils import validation
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv", ".m4v")
 
 
@@ -52,8 +54,7 @@ def decode_video(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Video file not found. Received: path={path}")
-    if frame_skip < 1:
-        raise ValueError(f"`frame_skip` must be >= 1. Received: frame_skip={frame_skip}")
+    validation.positive_int(int(frame_skip), "frame_skip")
     if channels not in (1, 3):
         raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels}")
     pixel_format = "rgb24" if channels == 3 else "gray"

@@ -7,6 +7,7 @@ import importlib_resources
 import numpy as np
 
 from kvdm.data.video_source import VideoSource
+from kvdm.utils import validation
 
 _MNIST_SIZE = 28
 # Per class, the first 400 of the 500 digit images are for training and the
@@ -167,8 +168,7 @@ class MovingDigits(VideoSource):
             )
         if num_videos is None:
             num_videos = 100_000 if split == "train" else 1_000
-        if int(num_videos) < 1:
-            raise ValueError(f"`num_videos` must be a positive integer. Received: num_videos={num_videos}")
+        validation.positive_int(int(num_videos), "num_videos")
         if speed is None:
             speed = (max(1, self.image_size // 32), max(1, self.image_size // 16))
         speed = (int(speed[0]), int(speed[1]))

@@ -6,12 +6,10 @@ from kvdm.data.clips import Clips
 from kvdm.data.moving_digits import MovingDigits
 from kvdm.data.tfds_datasets import tfds_spec, tfds_video_dataset
 from kvdm.data.video_folder import VideoFolder
+from kvdm.names import DATASET_ALIASES
+from kvdm.names import FOLDER_DATASETS
 
-_ALIASES = {
-    "bair": "bair_robot_pushing_small",
-    "kinetics": "kinetics600",
-    "kinetics_600": "kinetics600",
-}
+# With `_TFDS`, keyed by `kvdm.names.DATASETS` (aliases resolved).
 _SOURCES = {"moving_digits": MovingDigits, "clips": Clips, "video_folder": VideoFolder, "kinetics600": VideoFolder}
 _TFDS = ("bair_robot_pushing_small", "ucf101", "moving_mnist")
 _PIPELINE_OPTIONS = ("shuffle", "repeat", "start_batch", "drop_remainder", "prefetch")
@@ -20,10 +18,10 @@ DATASET_NAMES = tuple(sorted(_SOURCES)) + _TFDS
 
 
 def _canonical(name):
-    name = _ALIASES.get(name, name)
+    name = DATASET_ALIASES.get(name, name)
     if name not in _SOURCES and name not in _TFDS:
         raise ValueError(
-            f"Unknown dataset; expected one of {sorted(DATASET_NAMES + tuple(_ALIASES))}. Received: name={name!r}"
+            f"Unknown dataset; expected one of {sorted(DATASET_NAMES + tuple(DATASET_ALIASES))}. Received: name={name!r}"
         )
     return name
 
@@ -53,7 +51,7 @@ def dataset_info(name):
             has_captions=has_captions,
             splits=("train", "test"),
             default_image_size=image_size,
-            needs_path=name in ("video_folder", "kinetics600"),
+            needs_path=name in FOLDER_DATASETS,
         )
     spec = tfds_spec(name)
     return dict(
@@ -106,7 +104,7 @@ def make_dataset(name, split="train", batch_size=8, num_frames=16, image_size=No
     if name in _TFDS:
         return tfds_video_dataset(name, split, batch_size, num_frames, image_size, **options)
     pipeline = {key: options.pop(key) for key in _PIPELINE_OPTIONS if key in options}
-    if name in ("video_folder", "kinetics600"):
+    if name in FOLDER_DATASETS:
         if "path" not in options:
             raise ValueError(f"'{name}' needs the folder of videos: pass path=... Received: options={options}")
         source = VideoFolder(options.pop("path"), split, num_frames, image_size, **options)

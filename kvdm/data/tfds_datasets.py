@@ -1,6 +1,7 @@
 """TensorFlow Datasets video sets: BAIR robot pushing, UCF101, Moving MNIST.
 
-Nothing is downloaded unless asked for (`download=True`). Before TFDS is
+Nothing is downloaded unless asked for (`download=True`; in a recipe,
+`data.download: true`). Before TFDS is
 touched, the files are looked for on disk: a prepared dataset in `data_dir`,
 or the original archive in `manual_dir`. When neither is there, a
 `DatasetNotFoundError` names the exact files and folders at once, instead of
@@ -94,7 +95,10 @@ def prepared_dir(name, config=None, data_dir=None):
 
 def _missing_message(name, spec, config, data_dir, manual_dir, missing, extra=""):
     variant = os.path.join(data_dir, spec["builder"], *([config] if config else []), spec["version"])
-    lines = [f"The TFDS dataset '{name}' is not on disk and download=False, so nothing was fetched. Either:"]
+    lines = [
+        f"The TFDS dataset '{name}' is not on disk and downloading is off (data.download: false), "
+        "so nothing was fetched. Either:"
+    ]
     lines.append(f"  - copy an already prepared copy (with dataset_info.json) into {variant}/, or")
     for filename, url, size in missing:
         lines.append(
@@ -103,7 +107,10 @@ def _missing_message(name, spec, config, data_dir, manual_dir, missing, extra=""
         )
     if extra:
         lines.append(f"    {extra}")
-    lines.append("  - pass download=True to let TFDS download and prepare it (needs network).")
+    lines.append(
+        "  - set `data.download: true` in the recipe (or pass download=True in Python) to let TFDS "
+        "download and prepare it (needs network)."
+    )
     lines.append(f"Received: name={name}, data_dir={data_dir}, manual_dir={manual_dir}")
     return "\n".join(lines)
 
@@ -142,8 +149,8 @@ def load_builder(name, config=None, data_dir=None, manual_dir=None, download=Fal
         # fixed file name in TFDS, so preparing always fetches them (114 KB).
         extra = (
             "(UCF101 also needs its split lists, 114 KB from www.crcv.ucf.edu, which TFDS always fetches "
-            "while preparing: prepare it once with download=True; the video archive is then taken from "
-            "manual_dir)"
+            "while preparing: prepare it once with data.download: true; the video archive is then taken "
+            "from manual_dir)"
         )
         missing = list(spec["archives"])
     if missing and not download:
@@ -185,8 +192,10 @@ def tfds_video_dataset(
 
     Args:
         name: str. "bair_robot_pushing_small", "ucf101" or "moving_mnist".
-        split: str. A TFDS split, slices allowed ("train", "test[:90%]").
-            Moving MNIST has only "test". Defaults to "train".
+        split: str. A TFDS split, slices and sums allowed ("train",
+            "test[:90%]", "train+test": all 13,320 UCF101 videos, as the
+            paper trained on). Splits starting with "train" are training
+            splits. Moving MNIST has only "test". Defaults to "train".
         batch_size: int. Videos per batch. Defaults to 8.
         num_frames: int. Frames per window. Defaults to 16.
         image_size: int or None. Output height and width (area resizing).

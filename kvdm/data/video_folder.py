@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from kvdm.data.decode import VIDEO_EXTENSIONS, VideoDecodeError, crop_offsets, decode_video
 from kvdm.data.video_source import VideoSource, pipeline_callback, uint8_to_float
+from kvdm.utils import validation
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ class VideoFolder(VideoSource):
         path = os.fspath(path)
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Video folder not found (no such directory). Received: path={path}")
-        if int(frame_skip) < 1:
-            raise ValueError(f"`frame_skip` must be >= 1. Received: frame_skip={frame_skip}")
+        validation.positive_int(int(frame_skip), "frame_skip")
         crop = ("random" if split == "train" else "center") if crop is None else crop
         if crop not in ("random", "center"):
             raise ValueError(f"`crop` must be 'random' or 'center'. Received: crop={crop!r}")

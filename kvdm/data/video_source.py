@@ -8,6 +8,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from kvdm.utils import validation
+
 _INT64_MAX = np.iinfo(np.int64).max
 
 # tf.data runs the Python callbacks of these pipelines on its own threads. If
@@ -81,13 +83,9 @@ class VideoSource:
     def __init__(self, split, num_frames, image_size, seed=0):
         if split not in ("train", "test"):
             raise ValueError(f"`split` must be 'train' or 'test'. Received: split={split!r}")
-        if int(num_frames) < 1:
-            raise ValueError(f"`num_frames` must be a positive integer. Received: num_frames={num_frames}")
-        if int(image_size) < 1:
-            raise ValueError(f"`image_size` must be a positive integer. Received: image_size={image_size}")
         self.split = split
-        self.num_frames = int(num_frames)
-        self.image_size = int(image_size)
+        self.num_frames = validation.positive_int(int(num_frames), "num_frames")
+        self.image_size = validation.positive_int(int(image_size), "image_size")
         self.seed = int(seed)
         self._permutations = {}
 
@@ -158,11 +156,8 @@ class VideoSource:
             [-1, 1], "caption": tf.string (B,)} ("caption" only when the
             source has captions).
         """
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
-        if int(start_batch) < 0:
-            raise ValueError(f"`start_batch` must be >= 0. Received: start_batch={start_batch}")
+        batch_size = validation.positive_int(int(batch_size), "batch_size")
+        validation.non_negative_int(int(start_batch), "start_batch")
         shuffle = self.split == "train" if shuffle is None else bool(shuffle)
         repeat = self.split == "train" if repeat is None else bool(repeat)
         if drop_remainder and not repeat and len(self) < batch_size:

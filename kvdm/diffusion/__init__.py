@@ -1,8 +1,5 @@
 """Continuous-time Gaussian diffusion: schedules, parameterizations, training."""
 
-from kvdm.diffusion.ema import ema_weights
-from kvdm.diffusion.ema import keep_raw_weights_after_fit
-from kvdm.diffusion.ema import swap_ema_weights
 from kvdm.diffusion.losses import LOSS_WEIGHTINGS
 from kvdm.diffusion.losses import get_loss_weighting
 from kvdm.diffusion.losses import loss_weight

@@ -49,6 +49,7 @@ def constant_weight(logsnr):
     return ops.ones_like(ops.cast(logsnr, "float32"))
 
 
+# Keyed by `kvdm.names.LOSS_WEIGHTINGS`.
 LOSS_WEIGHTINGS = {
     "eps": snr_weight,
     "snr": snr_weight,

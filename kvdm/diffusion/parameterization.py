@@ -7,16 +7,16 @@ float32 whatever the input dtype (sensitive maths stays out of bfloat16).
 
 from keras import ops
 
-PREDICTION_TYPES = ("eps", "v", "x")
+from kvdm.names import PREDICTION_TYPES
+from kvdm.utils import validation
 
 
 def check_prediction_type(prediction_type):
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(
-            f"Unknown prediction type. Expected one of {PREDICTION_TYPES}. "
-            f"Received: prediction_type={prediction_type!r}"
-        )
-    return prediction_type
+    """Returns `prediction_type` if it is one of `PREDICTION_TYPES`."""
+    return validation.choice(
+        prediction_type, "prediction_type", PREDICTION_TYPES,
+        what="prediction type",
+    )
 
 
 def expand_to(values, ndim):
@@ -73,11 +73,9 @@ def from_x(x_hat, z, logsnr, prediction_type):
     """Converts an `x` estimate back into the given parameterization."""
     check_prediction_type(prediction_type)
     x_hat = ops.cast(x_hat, "float32")
-    z = ops.cast(z, "float32")
     if prediction_type == "x":
         return x_hat
     alpha, sigma = alpha_sigma(expand_to(logsnr, len(z.shape)))
-    eps = (z - alpha * x_hat) / sigma
-    if prediction_type == "eps":
-        return eps
-    return alpha * eps - sigma * x_hat
+    eps = (ops.cast(z, "float32") - alpha * x_hat) / sigma
+    # The target that `x_hat` and its noise `eps` would have.
+    return target(x_hat, eps, logsnr, prediction_type)

@@ -10,6 +10,8 @@ import math
 import keras
 from keras import ops
 
+from kvdm.utils import validation
+
 
 @keras.saving.register_keras_serializable(package="kvdm")
 class LogSNRSchedule:
@@ -64,9 +66,19 @@ class CosineSchedule(LogSNRSchedule):
     `logsnr_max` and `lambda(1)` is `logsnr_min` exactly. Without clipping this
     is `alpha_t = cos(pi t / 2)` (Nichol and Dhariwal, 2021).
 
+    With `shift = s` the whole curve moves by `s` in log-SNR,
+    `lambda(t) = -2 log tan(a t + b) + s` (the "shifted cosine" of Hoogeboom
+    et al., 2023), with `a` and `b` chosen so that the ends are still
+    `logsnr_max` and `logsnr_min`. A negative shift spends more of `t`, and
+    so more training examples and sampling steps, at high noise, where the
+    large-scale content of a sample (for a video, what stays the same in
+    every frame) is decided.
+
     Args:
         logsnr_min: float. The log-SNR at `t = 1`. Defaults to -20.
         logsnr_max: float. The log-SNR at `t = 0`. Defaults to 20.
+        shift: float. Added to the log-SNR of the unshifted curve. Defaults
+            to 0.
 
     Example:
 
@@ -74,9 +86,18 @@ class CosineSchedule(LogSNRSchedule):
     >>> logsnr = schedule(keras.ops.convert_to_tensor([0.0, 0.5, 1.0]))
     """
 
+    def __init__(self, logsnr_min=-20.0, logsnr_max=20.0, shift=0.0):
+        super().__init__(logsnr_min=logsnr_min, logsnr_max=logsnr_max)
+        self.shift = validation.finite_number(shift, "shift")
+        if not self.logsnr_min < self.shift < self.logsnr_max:
+            raise ValueError(
+                "`shift` must lie between `logsnr_min` and `logsnr_max`. "
+                f"Received: shift={shift!r}"
+            )
+
     def _coefficients(self):
-        b = math.atan(math.exp(-0.5 * self.logsnr_max))
-        a = math.atan(math.exp(-0.5 * self.logsnr_min)) - b
+        b = math.atan(math.exp(-0.5 * (self.logsnr_max - self.shift)))
+        a = math.atan(math.exp(-0.5 * (self.logsnr_min - self.shift))) - b
         return a, b
 
     def logsnr(self, t):
@@ -86,31 +107,49 @@ class CosineSchedule(LogSNRSchedule):
         # Near pi/2, tan loses float32 precision; there the identity
         # tan(x) = 1 / tan(pi/2 - x) keeps lambda(1) = logsnr_min exact.
         # pi/2 - angle is written as c + a (1 - t), c = arctan(exp(min / 2)).
-        c = math.atan(math.exp(0.5 * self.logsnr_min))
+        c = math.atan(math.exp(0.5 * (self.logsnr_min - self.shift)))
         near = -2.0 * ops.log(ops.tan(angle))
         far = 2.0 * ops.log(ops.tan(c + a * (1.0 - t)))
-        return ops.where(angle > 0.25 * math.pi, far, near)
+        return ops.where(angle > 0.25 * math.pi, far, near) + self.shift
 
     def t_from_logsnr(self, logsnr):
         a, b = self._coefficients()
-        logsnr = ops.cast(logsnr, "float32")
+        logsnr = ops.cast(logsnr, "float32") - self.shift
         return (ops.arctan(ops.exp(-0.5 * logsnr)) - b) / a
 
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift}
 
+
+# Keyed by `kvdm.names.SCHEDULES`.
 SCHEDULES = {"cosine": CosineSchedule}
 
 
-def get_schedule(identifier):
-    """Returns a schedule from a name, a config dict or a schedule object."""
+def get_schedule(identifier, **kwargs):
+    """Returns a schedule from a name, a config dict or a schedule object.
+
+    Args:
+        identifier: str, dict or `LogSNRSchedule`. A name from `SCHEDULES`,
+            a serialized schedule, or a schedule (returned as is).
+        **kwargs: constructor arguments for a schedule given by name
+            (`logsnr_min`, `logsnr_max`).
+
+    Example:
+
+    >>> schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
+    """
+    if isinstance(identifier, str):
+        validation.choice(
+            identifier, "schedule", sorted(SCHEDULES), what="schedule name"
+        )
+        return SCHEDULES[identifier](**kwargs)
+    if kwargs:
+        raise ValueError(
+            "Arguments can only be combined with a schedule name. "
+            f"Received: schedule={identifier!r}, kwargs={kwargs!r}"
+        )
     if isinstance(identifier, LogSNRSchedule):
         return identifier
-    if isinstance(identifier, str):
-        if identifier not in SCHEDULES:
-            raise ValueError(
-                f"Unknown schedule name. Expected one of {sorted(SCHEDULES)}. "
-                f"Received: schedule={identifier!r}"
-            )
-        return SCHEDULES[identifier]()
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
     raise ValueError(

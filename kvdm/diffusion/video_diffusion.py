@@ -11,6 +11,7 @@ from kvdm.diffusion.parameterization import diffuse
 from kvdm.diffusion.parameterization import expand_to
 from kvdm.diffusion.parameterization import target
 from kvdm.diffusion.schedules import get_schedule
+from kvdm.utils import validation
 
 _OUTPUT_KEYS = ("prediction", "target", "weight")
 
@@ -42,7 +43,7 @@ class VideoDiffusion(keras.Model):
     `keras.optimizers.LossScaleOptimizer` yourself.)
 
     EMA weights come from the optimizer (`use_ema=True`); see
-    `kvdm.diffusion.ema` for what `fit` does with them.
+    `kvdm.training.ema` for what `fit` does with them.
 
     Args:
         denoiser: `keras.Model` called as `denoiser(z_t, logsnr,
@@ -115,24 +116,9 @@ class VideoDiffusion(keras.Model):
             )
         check_prediction_type(prediction_type)
         get_loss_weighting(loss_weighting)
-        if (
-            isinstance(num_image_frames, bool)
-            or not isinstance(num_image_frames, int)
-            or num_image_frames < 0
-        ):
-            raise ValueError(
-                "`num_image_frames` must be a non-negative int. "
-                f"Received: num_image_frames={num_image_frames!r}"
-            )
-        if not 0.0 <= float(condition_dropout) < 1.0:
-            raise ValueError(
-                "`condition_dropout` must be in [0, 1). "
-                f"Received: condition_dropout={condition_dropout!r}"
-            )
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(
-                f"`seed` must be an int or None. Received: seed={seed!r}"
-            )
+        validation.non_negative_int(num_image_frames, "num_image_frames")
+        validation.fraction(condition_dropout, "condition_dropout")
+        validation.optional_int(seed, "seed")
         self.denoiser = denoiser
         self.schedule = get_schedule(schedule)
         self.prediction_type = prediction_type
@@ -285,6 +271,38 @@ class VideoDiffusion(keras.Model):
             training=False,
         )
         return ops.cast(prediction, "float32")
+
+    @classmethod
+    def from_preset(cls, name):
+        """Loads a pretrained model that ships with kvdm.
+
+        Args:
+            name: str. A name in `kvdm.presets.PRESETS`, e.g.
+                `"moving_digits"`.
+
+        Returns:
+            The `VideoDiffusion` with its EMA weights, ready for
+            `kvdm.samplers.sample` (the preset's `recipe.yaml` beside it
+            holds the sampler settings it was measured with).
+
+        Example:
+        >>> diffusion = VideoDiffusion.from_preset("moving_digits")
+        >>> videos = kvdm.samplers.sample(diffusion, (4, 8, 32, 32, 1),
+        ...                               sampler="ddim", num_steps=64)
+        """
+        from kvdm import presets
+
+        path = presets.preset_path(name)
+        # Importing registers the network classes with Keras.
+        import kvdm.models  # noqa: F401
+
+        model = keras.saving.load_model(path, compile=False)
+        if not isinstance(model, cls):
+            raise ValueError(
+                f"Preset {name!r} does not hold a {cls.__name__}. "
+                f"Received: {type(model).__name__}"
+            )
+        return model
 
     # -------------------------------------------------------- serialization
     def get_config(self):

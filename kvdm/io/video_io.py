@@ -13,8 +13,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from kvdm.data.decode import decode_video
-
 
 def to_uint8(video):
     """Converts a float video in [-1, 1] to uint8 in [0, 255].
@@ -241,6 +239,9 @@ def read_video(path, num_frames=None, start_frame=0, frame_skip=1, size=None, ch
         kvdm.data.decode.VideoDecodeError (a ValueError): the file is not a
             readable video.
     """
+    # Imported here: `kvdm.data` loads TensorFlow, which writing does not need.
+    from kvdm.data.decode import decode_video
+
     return decode_video(
         path,
         max_frames=num_frames,

@@ -4,6 +4,7 @@ from kvdm.layers.relative_position_bias import RelativePositionBias
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
 from kvdm.layers.spatial_attention import SpatialAttention
 from kvdm.layers.temporal_attention import TemporalAttention
+from kvdm.layers.space_time_attention import SpaceTimeAttention
 from kvdm.layers.res_block import ResBlock
 from kvdm.layers.spatial_downsample import SpatialDownsample
 from kvdm.layers.spatial_upsample import SpatialUpsample

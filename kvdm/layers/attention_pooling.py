@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kvdm.layers.attention_ops import dot_product_attention
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -62,18 +63,8 @@ class AttentionPooling(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(
-                "`num_heads` must be a positive integer. "
-                f"Received: num_heads={num_heads}"
-            )
-        if output_dim is not None and (
-            not isinstance(output_dim, int) or output_dim <= 0
-        ):
-            raise ValueError(
-                "`output_dim` must be a positive integer or None. "
-                f"Received: output_dim={output_dim}"
-            )
+        validation.positive_int(num_heads, "num_heads")
+        validation.positive_int(output_dim, "output_dim", allow_none=True)
         self.num_heads = num_heads
         self.output_dim = output_dim
         self.use_bias = use_bias

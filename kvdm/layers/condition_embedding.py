@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kvdm.layers.attention_pooling import AttentionPooling
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -65,21 +66,9 @@ class ConditionEmbedding(keras.layers.Layer):
         # The zero test runs on the condition as given (no cast to a low
         # precision dtype); the null embedding is cast explicitly.
         self.autocast = False
-        if not isinstance(embedding_dim, int) or embedding_dim <= 0:
-            raise ValueError(
-                "`embedding_dim` must be a positive integer. "
-                f"Received: embedding_dim={embedding_dim}"
-            )
-        if not isinstance(num_mlp_layers, int) or num_mlp_layers < 1:
-            raise ValueError(
-                "`num_mlp_layers` must be an integer of at least 1. "
-                f"Received: num_mlp_layers={num_mlp_layers}"
-            )
-        if not isinstance(pooling_heads, int) or pooling_heads <= 0:
-            raise ValueError(
-                "`pooling_heads` must be a positive integer. "
-                f"Received: pooling_heads={pooling_heads}"
-            )
+        validation.positive_int(embedding_dim, "embedding_dim")
+        validation.int_at_least(num_mlp_layers, "num_mlp_layers", 1)
+        validation.positive_int(pooling_heads, "pooling_heads")
         self.embedding_dim = embedding_dim
         self.num_mlp_layers = num_mlp_layers
         self.pooling_heads = pooling_heads

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kvdm.utils import validation
+
 
 @keras.saving.register_keras_serializable(package="kvdm")
 class FrameGroupNormalization(keras.layers.Layer):
@@ -67,15 +69,8 @@ class FrameGroupNormalization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(
-                "`groups` must be a positive integer. "
-                f"Received: groups={groups}"
-            )
-        if not epsilon > 0:
-            raise ValueError(
-                f"`epsilon` must be positive. Received: epsilon={epsilon}"
-            )
+        validation.positive_int(groups, "groups")
+        validation.positive_number(epsilon, "epsilon")
         self.groups = groups
         self.epsilon = float(epsilon)
         self.center = center

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kvdm.utils import validation
+
 
 @keras.saving.register_keras_serializable(package="kvdm")
 class LogSNREmbedding(keras.layers.Layer):
@@ -67,18 +69,10 @@ class LogSNREmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         # The log-SNR keeps its float32 input dtype under mixed precision.
         self.autocast = False
-        if not isinstance(embedding_dim, int) or embedding_dim <= 0:
-            raise ValueError(
-                "`embedding_dim` must be a positive integer. "
-                f"Received: embedding_dim={embedding_dim}"
-            )
-        if not isinstance(num_mlp_layers, int) or num_mlp_layers < 1:
-            raise ValueError(
-                "`num_mlp_layers` must be an integer of at least 1. "
-                f"Received: num_mlp_layers={num_mlp_layers}"
-            )
+        validation.positive_int(embedding_dim, "embedding_dim")
+        validation.int_at_least(num_mlp_layers, "num_mlp_layers", 1)
         if frequency_dim is not None and (
-            not isinstance(frequency_dim, int)
+            not validation.is_int(frequency_dim)
             or frequency_dim < 2
             or frequency_dim % 2 != 0
         ):

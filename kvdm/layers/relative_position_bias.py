@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kvdm.utils import validation
+
 
 @keras.saving.register_keras_serializable(package="kvdm")
 class RelativePositionBias(keras.layers.Layer):
@@ -67,13 +69,9 @@ class RelativePositionBias(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(
-                "`num_heads` must be a positive integer. "
-                f"Received: num_heads={num_heads}"
-            )
+        validation.positive_int(num_heads, "num_heads")
         exact = num_buckets // 2 if bidirectional else num_buckets
-        if not isinstance(num_buckets, int) or exact < 2:
+        if not validation.is_int(num_buckets) or exact < 2:
             raise ValueError(
                 "`num_buckets` must be an integer of at least 2 (at least 4 "
                 "when `bidirectional=True`). "
@@ -84,7 +82,7 @@ class RelativePositionBias(keras.layers.Layer):
                 "`num_buckets` must be even when `bidirectional=True`, half "
                 f"for each direction. Received: num_buckets={num_buckets}"
             )
-        if not isinstance(max_distance, int) or max_distance <= exact // 2:
+        if not validation.is_int(max_distance) or max_distance <= exact // 2:
             raise ValueError(
                 "`max_distance` must be an integer larger than the number of "
                 f"exact buckets ({exact // 2}). "

@@ -6,6 +6,7 @@ from keras import ops
 from kvdm.layers.attention_ops import resolve_groups
 from kvdm.layers.frame_group_norm import FrameGroupNormalization
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.utils import validation
 
 
 def _clone(initializer):
@@ -87,20 +88,9 @@ class ResBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters <= 0:
-            raise ValueError(
-                "`filters` must be a positive integer. "
-                f"Received: filters={filters}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-            )
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(
-                "`groups` must be a positive integer. "
-                f"Received: groups={groups}"
-            )
+        validation.positive_int(filters, "filters")
+        validation.fraction(dropout, "dropout")
+        validation.positive_int(groups, "groups")
         self.filters = filters
         self.dropout = float(dropout)
         self.groups = groups

@@ -6,6 +6,7 @@ from keras import ops
 from kvdm.layers.attention_ops import dot_product_attention
 from kvdm.layers.attention_ops import resolve_groups
 from kvdm.layers.attention_ops import resolve_num_heads
+from kvdm.utils import validation
 
 
 class ResidualAttentionBase(keras.layers.Layer):
@@ -34,23 +35,9 @@ class ResidualAttentionBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if num_heads is not None and (
-            not isinstance(num_heads, int) or num_heads <= 0
-        ):
-            raise ValueError(
-                "`num_heads` must be a positive integer or None. "
-                f"Received: num_heads={num_heads}"
-            )
-        if not isinstance(head_dim, int) or head_dim <= 0:
-            raise ValueError(
-                "`head_dim` must be a positive integer. "
-                f"Received: head_dim={head_dim}"
-            )
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(
-                "`groups` must be a positive integer. "
-                f"Received: groups={groups}"
-            )
+        validation.positive_int(num_heads, "num_heads", allow_none=True)
+        validation.positive_int(head_dim, "head_dim")
+        validation.positive_int(groups, "groups")
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.groups = groups

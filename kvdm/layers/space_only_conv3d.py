@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kvdm.utils import validation
+
 _IMPLEMENTATIONS = ("auto", "conv2d", "conv3d")
 
 # Measured on a shared 2-core CPU for a (4, 8, 32, 32, 64) float32 input, 3x3
@@ -15,19 +17,15 @@ _IMPLEMENTATIONS = ("auto", "conv2d", "conv3d")
 # Folding frames into the batch and running a 2D convolution is never slower,
 # so "auto" resolves to "conv2d" on every backend. Accelerators were not
 # measured; pass `implementation` explicitly to override.
-_AUTO_IMPLEMENTATION = {
-    "tensorflow": "conv2d",
-    "jax": "conv2d",
-    "torch": "conv2d",
-}
+_AUTO_IMPLEMENTATION = "conv2d"
 
 
 def _normalize_pair(value, name):
-    if isinstance(value, int):
+    if validation.is_int(value):
         value = (value, value)
     value = tuple(value)
     if len(value) != 2 or not all(
-        isinstance(v, int) and v > 0 for v in value
+        validation.is_int(v) and v > 0 for v in value
     ):
         raise ValueError(
             f"`{name}` must be a positive integer or a pair of positive "
@@ -97,22 +95,14 @@ class SpaceOnlyConv3D(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters <= 0:
-            raise ValueError(
-                "`filters` must be a positive integer. "
-                f"Received: filters={filters}"
-            )
+        validation.positive_int(filters, "filters")
         padding = str(padding).lower()
         if padding not in ("same", "valid"):
             raise ValueError(
                 '`padding` must be "same" or "valid". '
                 f"Received: padding={padding}"
             )
-        if implementation not in _IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {_IMPLEMENTATIONS}. "
-                f"Received: implementation={implementation}"
-            )
+        validation.choice(implementation, "implementation", _IMPLEMENTATIONS)
         self.filters = filters
         self.kernel_size = _normalize_pair(kernel_size, "kernel_size")
         self.strides = _normalize_pair(strides, "strides")
@@ -122,9 +112,7 @@ class SpaceOnlyConv3D(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.implementation = implementation
         if implementation == "auto":
-            self._implementation = _AUTO_IMPLEMENTATION.get(
-                keras.config.backend(), "conv2d"
-            )
+            self._implementation = _AUTO_IMPLEMENTATION
         else:
             self._implementation = implementation
 

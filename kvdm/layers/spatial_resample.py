@@ -3,6 +3,7 @@
 import keras
 
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.utils import validation
 
 
 class SpatialResampleBase(keras.layers.Layer):
@@ -17,13 +18,7 @@ class SpatialResampleBase(keras.layers.Layer):
 
     def __init__(self, filters=None, use_conv=True, **kwargs):
         super().__init__(**kwargs)
-        if filters is not None and (
-            not isinstance(filters, int) or filters <= 0
-        ):
-            raise ValueError(
-                "`filters` must be None or a positive integer. "
-                f"Received: filters={filters}"
-            )
+        validation.positive_int(filters, "filters", allow_none=True)
         self.filters = filters
         self.use_conv = bool(use_conv)
 

@@ -5,6 +5,7 @@ from keras import ops
 
 from kvdm.layers.relative_position_bias import RelativePositionBias
 from kvdm.layers.residual_attention import ResidualAttentionBase
+from kvdm.utils import validation
 
 
 def joint_training_mask(num_frames, num_image_frames):
@@ -118,19 +119,21 @@ class TemporalAttention(ResidualAttentionBase):
         )
         self.relative_position_bias.build()
 
-    def call(self, inputs, num_image_frames=0):
-        if not isinstance(num_image_frames, int) or num_image_frames < 0:
-            raise ValueError(
-                "`num_image_frames` must be a non-negative python int. "
-                f"Received: num_image_frames={num_image_frames}"
-            )
-        shape = ops.shape(inputs)
-        frames, height, width, channels = shape[1], shape[2], shape[3], shape[4]
+    def _check_image_frames(self, inputs, num_image_frames):
+        """Checks `num_image_frames` against the inputs; returns the frames."""
+        validation.non_negative_int(num_image_frames, "num_image_frames")
+        frames = ops.shape(inputs)[1]
         if isinstance(frames, int) and num_image_frames > frames:
             raise ValueError(
                 f"`num_image_frames` cannot exceed the {frames} frames of the "
                 f"inputs. Received: num_image_frames={num_image_frames}"
             )
+        return frames
+
+    def call(self, inputs, num_image_frames=0):
+        frames = self._check_image_frames(inputs, num_image_frames)
+        shape = ops.shape(inputs)
+        height, width, channels = shape[2], shape[3], shape[4]
         # Per-frame GroupNorm: statistics never cross frames.
         x = self._normalize_frames(inputs)
         # (batch, frames, pixels, C) -> (batch * pixels, frames, C).

@@ -12,35 +12,13 @@ from kvdm.layers.frame_group_norm import FrameGroupNormalization
 from kvdm.layers.logsnr_embedding import LogSNREmbedding
 from kvdm.layers.res_block import ResBlock
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.layers.space_time_attention import SpaceTimeAttention
 from kvdm.layers.spatial_attention import SpatialAttention
 from kvdm.layers.spatial_downsample import SpatialDownsample
 from kvdm.layers.spatial_upsample import SpatialUpsample
 from kvdm.layers.temporal_attention import TemporalAttention
 from kvdm.models.video_unet_presets import VIDEO_UNET_PRESETS
-
-
-def _positive_int(value, name):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value}"
-        )
-    return value
-
-
-def _positive_int_list(values, name):
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ValueError(
-            f"`{name}` must be a list of positive integers. "
-            f"Received: {name}={values!r}"
-        )
-    values = list(values)
-    for value in values:
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(
-                f"`{name}` must be a list of positive integers. "
-                f"Received: {name}={values!r}"
-            )
-    return values
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -99,6 +77,20 @@ class VideoUNet(keras.Model):
             Defaults to `True`.
         pooling_heads: int. Attention heads pooling condition token
             sequences. Defaults to `8`.
+        temporal_attention_resolutions: list of ints or None. Spatial sizes
+            at which temporal attention blocks are used; `None` uses
+            `attention_resolutions` (the paper's placement: temporal after
+            every spatial attention block). Temporal attention attends over
+            only the frames at each position, so it is cheap at high
+            resolution, where spatial attention is not: running it at every
+            level couples the frames much more strongly. The middle block
+            always has both. Defaults to `None`.
+        space_time_attention_resolutions: list of ints. Spatial sizes at
+            which one `SpaceTimeAttention` block (every position of every
+            frame attends to every other) replaces the spatial and temporal
+            pair, the middle block included when its size is listed. A
+            beyond-the-paper option for low resolutions: it lets a moving
+            object be matched to itself across frames. Defaults to `[]`.
         **kwargs: base model keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -150,16 +142,17 @@ class VideoUNet(keras.Model):
         groups=32,
         use_scale_shift_norm=True,
         pooling_heads=8,
+        temporal_attention_resolutions=None,
+        space_time_attention_resolutions=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
         # Inputs keep their dtype: the log-SNR must stay float32 under mixed
         # precision; every sublayer casts what it computes with itself.
         self.autocast = False
-        if out_channels is not None:
-            _positive_int(out_channels, "out_channels")
-        _positive_int(base_channels, "base_channels")
-        channel_multipliers = _positive_int_list(
+        validation.positive_int(out_channels, "out_channels", allow_none=True)
+        validation.positive_int(base_channels, "base_channels")
+        channel_multipliers = validation.positive_int_list(
             channel_multipliers, "channel_multipliers"
         )
         if not channel_multipliers:
@@ -167,22 +160,22 @@ class VideoUNet(keras.Model):
                 "`channel_multipliers` must have at least one entry. "
                 f"Received: channel_multipliers={channel_multipliers}"
             )
-        _positive_int(num_res_blocks, "num_res_blocks")
-        attention_resolutions = _positive_int_list(
+        validation.positive_int(num_res_blocks, "num_res_blocks")
+        attention_resolutions = validation.positive_int_list(
             attention_resolutions, "attention_resolutions"
         )
-        _positive_int(head_dim, "head_dim")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+        if temporal_attention_resolutions is not None:
+            temporal_attention_resolutions = validation.positive_int_list(
+                temporal_attention_resolutions,
+                "temporal_attention_resolutions",
             )
-        _positive_int(num_mlp_layers, "num_mlp_layers")
-        if embedding_dim is not None:
-            _positive_int(embedding_dim, "embedding_dim")
-        if condition_dim is not None:
-            _positive_int(condition_dim, "condition_dim")
-        _positive_int(groups, "groups")
-        _positive_int(pooling_heads, "pooling_heads")
+        validation.positive_int(head_dim, "head_dim")
+        validation.fraction(dropout, "dropout")
+        validation.positive_int(num_mlp_layers, "num_mlp_layers")
+        validation.positive_int(embedding_dim, "embedding_dim", allow_none=True)
+        validation.positive_int(condition_dim, "condition_dim", allow_none=True)
+        validation.positive_int(groups, "groups")
+        validation.positive_int(pooling_heads, "pooling_heads")
         self.out_channels = out_channels
         self.base_channels = base_channels
         self.channel_multipliers = channel_multipliers
@@ -196,6 +189,11 @@ class VideoUNet(keras.Model):
         self.groups = groups
         self.use_scale_shift_norm = bool(use_scale_shift_norm)
         self.pooling_heads = pooling_heads
+        self.temporal_attention_resolutions = temporal_attention_resolutions
+        self.space_time_attention_resolutions = validation.positive_int_list(
+            space_time_attention_resolutions,
+            "space_time_attention_resolutions",
+        )
         self._embedding_dim = embedding_dim or 4 * base_channels
 
     @property
@@ -231,20 +229,38 @@ class VideoUNet(keras.Model):
             name=name,
         )
 
-    def _attention(self, prefix):
-        spatial = SpatialAttention(
-            head_dim=self.head_dim,
-            groups=self.groups,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_spatial_attention",
+    def _attention(self, prefix, size, middle=False):
+        """The attention blocks of a stage at feature-map height `size`.
+
+        One `SpaceTimeAttention` where `size` is in
+        `space_time_attention_resolutions`; otherwise `SpatialAttention`
+        and/or `TemporalAttention` as their resolutions say (both in the
+        middle block).
+        """
+        common = dict(
+            head_dim=self.head_dim, groups=self.groups, dtype=self.dtype_policy
         )
-        temporal = TemporalAttention(
-            head_dim=self.head_dim,
-            groups=self.groups,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_temporal_attention",
-        )
-        return spatial, temporal
+        if size is not None and size in self.space_time_attention_resolutions:
+            return [
+                SpaceTimeAttention(
+                    name=f"{prefix}_space_time_attention", **common
+                )
+            ]
+        temporal_resolutions = self.temporal_attention_resolutions
+        if temporal_resolutions is None:
+            temporal_resolutions = self.attention_resolutions
+        layers = []
+        if middle or size in self.attention_resolutions:
+            layers.append(
+                SpatialAttention(name=f"{prefix}_spatial_attention", **common)
+            )
+        if middle or size in temporal_resolutions:
+            layers.append(
+                TemporalAttention(
+                    name=f"{prefix}_temporal_attention", **common
+                )
+            )
+        return layers
 
     def build(self, video_shape, logsnr_shape, condition_shape=None):
         video_shape = tuple(video_shape)
@@ -305,10 +321,8 @@ class VideoUNet(keras.Model):
                 channels,
             )
 
-        def uses_attention(level):
-            if height is None:
-                return False
-            return height // 2**level in self.attention_resolutions
+        def level_size(level):
+            return None if height is None else height // 2**level
 
         self.input_conv = SpaceOnlyConv3D(
             self.base_channels,
@@ -334,10 +348,9 @@ class VideoUNet(keras.Model):
                 self.down_layers.append(block)
                 channels = self.base_channels * multiplier
                 shape = spatial_shape(level, channels)
-                if uses_attention(level):
-                    for layer in self._attention(prefix):
-                        layer.build(shape)
-                        self.down_layers.append(layer)
+                for layer in self._attention(prefix, level_size(level)):
+                    layer.build(shape)
+                    self.down_layers.append(layer)
                 skip_channels.append(channels)
             if level != last_level:
                 downsample = SpatialDownsample(
@@ -350,7 +363,9 @@ class VideoUNet(keras.Model):
         # Middle: residual block, attention, residual block.
         shape = spatial_shape(last_level, channels)
         self.middle_layers = [self._res_block(channels, "middle_res_block_0")]
-        self.middle_layers.extend(self._attention("middle"))
+        self.middle_layers.extend(
+            self._attention("middle", level_size(last_level), middle=True)
+        )
         self.middle_layers.append(
             self._res_block(channels, "middle_res_block_1")
         )
@@ -374,10 +389,9 @@ class VideoUNet(keras.Model):
                 self.up_layers.append(block)
                 channels = self.base_channels * multiplier
                 shape = spatial_shape(level, channels)
-                if uses_attention(level):
-                    for layer in self._attention(prefix):
-                        layer.build(shape)
-                        self.up_layers.append(layer)
+                for layer in self._attention(prefix, level_size(level)):
+                    layer.build(shape)
+                    self.up_layers.append(layer)
             if level != 0:
                 upsample = SpatialUpsample(
                     dtype=self.dtype_policy, name=f"up_{level}_upsample"
@@ -437,18 +451,13 @@ class VideoUNet(keras.Model):
         training=None,
     ):
         self._check_video_shape(video.shape, name="video.shape")
-        count = None
         if not isinstance(num_image_frames, bool):
             try:
-                count = operator.index(num_image_frames)
+                # numpy integers count as integers here.
+                num_image_frames = operator.index(num_image_frames)
             except TypeError:
                 pass
-        if count is None or count < 0:
-            raise ValueError(
-                "`num_image_frames` must be a non-negative python int. "
-                f"Received: num_image_frames={num_image_frames!r}"
-            )
-        num_image_frames = count
+        validation.non_negative_int(num_image_frames, "num_image_frames")
         frames = video.shape[1]
         if frames is not None and num_image_frames > frames:
             raise ValueError(
@@ -514,6 +523,14 @@ class VideoUNet(keras.Model):
                 "groups": self.groups,
                 "use_scale_shift_norm": self.use_scale_shift_norm,
                 "pooling_heads": self.pooling_heads,
+                "temporal_attention_resolutions": (
+                    None
+                    if self.temporal_attention_resolutions is None
+                    else list(self.temporal_attention_resolutions)
+                ),
+                "space_time_attention_resolutions": list(
+                    self.space_time_attention_resolutions
+                ),
             }
         )
         return config

@@ -7,14 +7,7 @@ from kvdm.diffusion.parameterization import expand_to
 from kvdm.samplers.posterior import ancestral_variance
 from kvdm.samplers.posterior import posterior_mean
 from kvdm.samplers.sampler import Sampler
-
-
-def check_gamma(gamma):
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not (
-        0.0 <= gamma <= 1.0
-    ):
-        raise ValueError(f"`gamma` must be a number in [0, 1]. Received: gamma={gamma!r}")
-    return float(gamma)
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -50,7 +43,7 @@ class AncestralSampler(Sampler):
 
     def __init__(self, gamma=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.gamma = check_gamma(gamma)
+        self.gamma = validation.fraction(gamma, "gamma", include_one=True)
 
     def step_variance(self, logsnr_t, logsnr_s):
         """The variance of the noise added by one step from `t` to `s`."""

@@ -19,23 +19,17 @@ from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
 from kvdm.diffusion.parameterization import expand_to
+from kvdm.names import CONDITIONING_METHODS
 from kvdm.samplers.posterior import posterior_mean
 from kvdm.samplers.posterior import posterior_variance
-
-CONDITIONING_METHODS = (
-    "replacement",
-    "replacement_conditional",
-    "reconstruction_guidance",
-)
+from kvdm.utils import validation
 
 
 def check_conditioning(name):
-    if name not in CONDITIONING_METHODS:
-        raise ValueError(
-            f"Unknown conditioning method. Expected one of {CONDITIONING_METHODS}. "
-            f"Received: conditioning={name!r}"
-        )
-    return name
+    """Returns `name` if it is one of `CONDITIONING_METHODS`."""
+    return validation.choice(
+        name, "conditioning", CONDITIONING_METHODS, what="conditioning method"
+    )
 
 
 def merge(mask, known, unknown):

@@ -12,10 +12,10 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
-from kvdm.samplers.guidance import check_weight
+from kvdm.samplers.inputs import as_video
 from kvdm.samplers.registry import get_sampler
 from kvdm.samplers.sampler import Sampler
-from kvdm.samplers.sampler import check_positive_int
+from kvdm.utils import validation
 
 _CALL_ARGUMENTS = ("context", "context_mask", "low_res", "low_res_mask", "callback")
 
@@ -34,16 +34,6 @@ def _make_sampler(sampler, progress, **kwargs):
     return get_sampler(sampler, progress=progress, **kwargs)
 
 
-def _as_video(value, name):
-    value = ops.cast(ops.convert_to_tensor(value), "float32")
-    if len(value.shape) != 5:
-        raise ValueError(
-            f"`{name}` must be a video (batch, frames, height, width, channels). "
-            f"Received: {name}.shape={tuple(value.shape)}"
-        )
-    return value
-
-
 def _block_seed(seed, index):
     return None if seed is None else seed + index
 
@@ -57,8 +47,7 @@ def _check_overlap(overlap, window_frames, max_overlap=None, what=""):
     """
     overlap = window_frames // 2 if overlap is None else overlap
     if (
-        isinstance(overlap, bool)
-        or not isinstance(overlap, int)
+        not validation.is_int(overlap)
         or not 0 < overlap < window_frames
         or (max_overlap is not None and overlap > max_overlap)
     ):
@@ -138,7 +127,7 @@ def sample(
     >>> video = sample(diffusion, (2, 16, 64, 64, 3), num_steps=64, seed=1)
     """
     call_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _CALL_ARGUMENTS}
-    guidance_weight = check_weight(guidance_weight, "guidance_weight")
+    guidance_weight = validation.finite_number(guidance_weight, "guidance_weight")
     sampler = _make_sampler(
         sampler,
         progress,
@@ -225,8 +214,8 @@ def predict(
 
     >>> video = predict(diffusion, first_frames, num_frames=16)
     """
-    context_frames = _as_video(context_frames, "context_frames")
-    check_positive_int(num_frames, "num_frames")
+    context_frames = as_video(context_frames, "context_frames")
+    validation.positive_int(num_frames, "num_frames")
     if num_frames <= context_frames.shape[1]:
         raise ValueError(
             "`num_frames` must be larger than the number of context frames "
@@ -285,16 +274,16 @@ def extend(
 
     >>> long_video = extend(diffusion, video, num_frames=64, overlap=8)
     """
-    video = _as_video(video, "video")
+    video = as_video(video, "video")
     initial = video.shape[1]
-    check_positive_int(num_frames, "num_frames")
+    validation.positive_int(num_frames, "num_frames")
     if num_frames <= initial:
         raise ValueError(
             f"`num_frames` must be larger than the video's {initial} frames. "
             f"Received: num_frames={num_frames}"
         )
     window_frames = initial if window_frames is None else window_frames
-    check_positive_int(window_frames, "window_frames")
+    validation.positive_int(window_frames, "window_frames")
     overlap = _check_overlap(overlap, window_frames, initial, "the video's frames")
     sampler = _make_sampler(
         sampler, progress, conditioning=conditioning, num_steps=num_steps, **sampler_kwargs
@@ -363,9 +352,8 @@ def interpolate(
 
     >>> smooth = interpolate(diffusion, video_at_4fps, factor=4, window_frames=9)
     """
-    video = _as_video(video, "video")
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
-        raise ValueError(f"`factor` must be an integer >= 2. Received: factor={factor!r}")
+    video = as_video(video, "video")
+    validation.int_at_least(factor, "factor", 2)
     keys = video.shape[1]
     if keys < 2:
         raise ValueError(
@@ -374,7 +362,7 @@ def interpolate(
         )
     total = (keys - 1) * factor + 1
     window_frames = total if window_frames is None else window_frames
-    check_positive_int(window_frames, "window_frames")
+    validation.positive_int(window_frames, "window_frames")
     if window_frames < factor + 1:
         raise ValueError(
             f"`window_frames` must hold two key frames (>= factor + 1 = "
@@ -456,13 +444,13 @@ def upsample(
     >>> high = upsample(diffusion_128, low_64, spatial_factor=2,
     ...                 temporal_factor=4, window_frames=9, overlap=1)
     """
-    low_res_video = _as_video(low_res_video, "low_res_video")
-    check_positive_int(spatial_factor, "spatial_factor")
-    check_positive_int(temporal_factor, "temporal_factor")
+    low_res_video = as_video(low_res_video, "low_res_video")
+    validation.positive_int(spatial_factor, "spatial_factor")
+    validation.positive_int(temporal_factor, "temporal_factor")
     batch, low_frames, low_height, low_width, channels = low_res_video.shape
     total = (low_frames - 1) * temporal_factor + 1
     window_frames = total if window_frames is None else window_frames
-    check_positive_int(window_frames, "window_frames")
+    validation.positive_int(window_frames, "window_frames")
     window_frames = min(window_frames, total)
     if window_frames < total:
         overlap = _check_overlap(overlap, window_frames)

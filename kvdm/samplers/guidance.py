@@ -6,8 +6,6 @@ Nothing here is a method of a network: each function takes the denoiser as an
 argument, so that any model (or an analytic function) can be guided.
 """
 
-import math
-
 from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
@@ -15,17 +13,7 @@ from kvdm.diffusion.parameterization import check_prediction_type
 from kvdm.diffusion.parameterization import expand_to
 from kvdm.diffusion.parameterization import to_x_eps
 from kvdm.utils import backend_utils
-
-
-def check_weight(value, name):
-    """Returns `value` as a float, or raises if it is not a finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(
-            f"`{name}` must be a number. Received: {name}={value!r}"
-        )
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
-    return float(value)
+from kvdm.utils import validation
 
 
 def apply_classifier_free_guidance(denoiser, z, logsnr, condition, guidance_weight):
@@ -78,7 +66,7 @@ def classifier_free_guidance(denoiser, guidance_weight):
     >>> guided = classifier_free_guidance(diffusion.denoise, 2.0)
     >>> eps = guided(z_t, logsnr, text_embeddings)
     """
-    guidance_weight = check_weight(guidance_weight, "guidance_weight")
+    guidance_weight = validation.finite_number(guidance_weight, "guidance_weight")
 
     def guided(z, logsnr, condition):
         return apply_classifier_free_guidance(

@@ -3,11 +3,11 @@
 import math
 
 import keras
-from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
 from kvdm.diffusion.parameterization import expand_to
 from kvdm.samplers.ancestral import AncestralSampler
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -46,24 +46,10 @@ class PredictorCorrectorSampler(AncestralSampler):
 
     def __init__(self, delta=0.1, num_corrector_steps=1, gamma=0.0, **kwargs):
         super().__init__(gamma=gamma, **kwargs)
-        if (
-            isinstance(delta, bool)
-            or not isinstance(delta, (int, float))
-            or not math.isfinite(delta)
-            or delta <= 0
-        ):
-            raise ValueError(f"`delta` must be a positive number. Received: delta={delta!r}")
-        if (
-            isinstance(num_corrector_steps, bool)
-            or not isinstance(num_corrector_steps, int)
-            or num_corrector_steps < 0
-        ):
-            raise ValueError(
-                "`num_corrector_steps` must be a non-negative integer. "
-                f"Received: num_corrector_steps={num_corrector_steps!r}"
-            )
-        self.delta = float(delta)
-        self.num_corrector_steps = num_corrector_steps
+        self.delta = validation.positive_number(delta, "delta")
+        self.num_corrector_steps = validation.non_negative_int(
+            num_corrector_steps, "num_corrector_steps"
+        )
 
     def correct(self, z_s, logsnr_s, model):
         """One Langevin correction step at noise level `s` (equation 5)."""

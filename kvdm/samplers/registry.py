@@ -4,7 +4,9 @@ from kvdm.samplers.ancestral import AncestralSampler
 from kvdm.samplers.ddim import DDIMSampler
 from kvdm.samplers.predictor_corrector import PredictorCorrectorSampler
 from kvdm.samplers.sampler import Sampler
+from kvdm.utils import validation
 
+# Keyed by `kvdm.names.SAMPLERS`.
 SAMPLERS = {
     "ancestral": AncestralSampler,
     "predictor_corrector": PredictorCorrectorSampler,
@@ -38,11 +40,7 @@ def get_sampler(identifier, **kwargs):
         name = config.pop("name", None)
         config.update(kwargs)
         return get_sampler(name, **config)
-    if not isinstance(identifier, str) or identifier not in SAMPLERS:
-        raise ValueError(
-            f"Unknown sampler. Expected one of {sorted(SAMPLERS)}. "
-            f"Received: sampler={identifier!r}"
-        )
+    validation.choice(identifier, "sampler", sorted(SAMPLERS), what="sampler")
     cls = SAMPLERS[identifier]
     try:
         return cls(**kwargs)

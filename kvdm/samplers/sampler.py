@@ -20,184 +20,16 @@ import keras
 from keras import ops
 from tqdm.auto import tqdm
 
-from kvdm.diffusion.parameterization import alpha_sigma
-from kvdm.diffusion.parameterization import check_prediction_type
-from kvdm.diffusion.parameterization import expand_to
-from kvdm.diffusion.parameterization import to_x_eps
-from kvdm.diffusion.schedules import LogSNRSchedule
 from kvdm.diffusion.schedules import get_schedule
 from kvdm.samplers import conditioning as conditioning_lib
 from kvdm.samplers import guidance as guidance_lib
+from kvdm.samplers.guided_denoiser import GuidedDenoiser
+from kvdm.samplers.guided_denoiser import denoiser_key
+from kvdm.samplers.guided_denoiser import resolve_denoiser
+from kvdm.samplers.inputs import check_shape
+from kvdm.samplers.inputs import prepare_inputs
 from kvdm.utils import backend_utils
-
-
-def check_positive_int(value, name):
-    """Returns `value` if it is a positive integer, else raises."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return value
-
-
-def resolve_denoiser(denoiser, prediction_type=None):
-    """Finds the callable, prediction type, schedule and owning layer.
-
-    Accepts a callable `denoiser(z_t, logsnr, condition)`, or any object with
-    a `denoise` method and a `prediction_type` attribute (such as
-    `VideoDiffusion`). The prediction type is taken from the argument, else
-    from a `prediction_type` attribute of the callable or of its owner.
-
-    Returns:
-        `(fn, prediction_type, schedule, layer)`; `schedule` is the owner's
-        `schedule` attribute or None, `layer` the Keras layer whose variables
-        the denoiser reads (None for an analytic function).
-    """
-    fn = denoiser
-    if callable(getattr(denoiser, "denoise", None)):
-        fn = denoiser.denoise
-    if not callable(fn):
-        raise ValueError(
-            "`denoiser` must be a callable `denoiser(z_t, logsnr, condition)`. "
-            f"Received: denoiser={denoiser!r}"
-        )
-    owner = getattr(fn, "__self__", None)
-    if prediction_type is None:
-        prediction_type = getattr(fn, "prediction_type", None)
-    if prediction_type is None and owner is not None:
-        prediction_type = getattr(owner, "prediction_type", None)
-    if prediction_type is None:
-        raise ValueError(
-            "The denoiser's prediction type is unknown: pass `prediction_type` "
-            "('eps', 'v' or 'x') or give the denoiser a `prediction_type` "
-            "attribute. Received: prediction_type=None"
-        )
-    check_prediction_type(prediction_type)
-    schedule = getattr(owner, "schedule", None) if owner is not None else None
-    if not isinstance(schedule, LogSNRSchedule):
-        schedule = None
-    if isinstance(fn, keras.layers.Layer):
-        layer = fn
-    elif isinstance(owner, keras.layers.Layer):
-        layer = owner
-    else:
-        layer = None
-    return fn, prediction_type, schedule, layer
-
-
-def _identity(fn):
-    owner = getattr(fn, "__self__", None)
-    if owner is not None:
-        return (id(owner), getattr(fn, "__func__", None))
-    return (id(fn),)
-
-
-def _frame_mask(mask, batch, frames, name):
-    mask = ops.cast(ops.convert_to_tensor(mask), "float32")
-    if len(mask.shape) == 1:
-        mask = ops.expand_dims(mask, 0)
-    if len(mask.shape) != 2 or mask.shape[1] != frames or mask.shape[0] not in (
-        1,
-        batch,
-    ):
-        raise ValueError(
-            f"`{name}` must have shape (num_frames,) or (batch, num_frames) "
-            f"with num_frames={frames} and batch={batch}. "
-            f"Received: {name}.shape={tuple(mask.shape)}"
-        )
-    return ops.broadcast_to(mask, (batch, frames))
-
-
-def _video(value, batch, name):
-    value = ops.cast(ops.convert_to_tensor(value), "float32")
-    if len(value.shape) != 5 or value.shape[0] not in (1, batch):
-        raise ValueError(
-            f"`{name}` must be a video (batch, frames, height, width, channels) "
-            f"with batch 1 or {batch}. Received: {name}.shape={tuple(value.shape)}"
-        )
-    return ops.broadcast_to(value, (batch,) + tuple(value.shape[1:]))
-
-
-class _SamplingModel:
-    """The guided, conditioned denoiser seen by `Sampler.step`.
-
-    `denoise(z, logsnr)` returns `(x_hat, eps_hat)` after classifier-free
-    guidance, reconstruction guidance and clipping; `normal(like)` draws
-    standard noise; `after_step` and `after_correction` apply the
-    conditioning method to the known frames.
-    """
-
-    def __init__(self, sampler, fn, prediction_type, inputs, noise_generator):
-        self.sampler = sampler
-        self.fn = fn
-        self.prediction_type = prediction_type
-        self.condition = inputs.get("condition")
-        self.context = inputs.get("context")
-        self.context_mask = inputs.get("context_mask")
-        self.low_res = inputs.get("low_res")
-        self.low_res_mask = inputs.get("low_res_mask")
-        self.noise_generator = noise_generator
-
-    def _denoiser(self):
-        weight = self.sampler.guidance_weight
-        if weight == 0.0:
-            return self.fn
-        fn = self.fn
-        return lambda z, logsnr, condition: guidance_lib.apply_classifier_free_guidance(
-            fn, z, logsnr, condition, weight
-        )
-
-    def denoise(self, z, logsnr):
-        denoiser = self._denoiser()
-        guided = self.sampler.conditioning == "reconstruction_guidance" and (
-            self.context is not None or self.low_res is not None
-        )
-        if guided:
-            x_hat, eps_hat = guidance_lib.reconstruction_guidance(
-                denoiser,
-                self.prediction_type,
-                z,
-                logsnr,
-                self.condition,
-                self.sampler.reconstruction_weight,
-                context=self.context,
-                context_mask=self.context_mask,
-                low_res=self.low_res,
-                low_res_mask=self.low_res_mask,
-                downsample=self.sampler.downsample,
-            )
-        else:
-            prediction = denoiser(z, logsnr, self.condition)
-            x_hat, eps_hat = to_x_eps(prediction, z, logsnr, self.prediction_type)
-        if self.sampler.clip_denoised:
-            x_hat = ops.clip(x_hat, -1.0, 1.0)
-            alpha, sigma = alpha_sigma(expand_to(logsnr, len(z.shape)))
-            eps_hat = (ops.cast(z, "float32") - alpha * x_hat) / sigma
-        return x_hat, eps_hat
-
-    def normal(self, like):
-        return keras.random.normal(
-            tuple(like.shape), dtype="float32", seed=self.noise_generator
-        )
-
-    def after_step(self, z_s, z_t, logsnr_t, logsnr_s):
-        if self.context is None:
-            return z_s
-        return conditioning_lib.replace_known(
-            self.sampler.conditioning,
-            z_s,
-            z_t,
-            self.context,
-            self.context_mask,
-            logsnr_t,
-            logsnr_s,
-            self.normal(z_s),
-        )
-
-    def after_correction(self, z_new, z_old):
-        if self.context is None:
-            return z_new
-        return conditioning_lib.merge(self.context_mask, z_old, z_new)
+from kvdm.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -273,26 +105,24 @@ class Sampler:
         progress=True,
         seed=None,
     ):
-        self.num_steps = check_positive_int(num_steps, "num_steps")
+        self.num_steps = validation.positive_int(num_steps, "num_steps")
         self.schedule = None if schedule is None else get_schedule(schedule)
         self.conditioning = conditioning_lib.check_conditioning(conditioning)
-        self.reconstruction_weight = guidance_lib.check_weight(
+        self.reconstruction_weight = validation.finite_number(
             reconstruction_weight, "reconstruction_weight"
         )
-        self.guidance_weight = guidance_lib.check_weight(
+        self.guidance_weight = validation.finite_number(
             guidance_weight, "guidance_weight"
         )
         self.clip_denoised = bool(clip_denoised)
         if not callable(downsample):
             guidance_lib.get_downsample(downsample)
         self.downsample = downsample
-        if steps_per_chunk is not None:
-            check_positive_int(steps_per_chunk, "steps_per_chunk")
-        self.steps_per_chunk = steps_per_chunk
+        self.steps_per_chunk = validation.positive_int(
+            steps_per_chunk, "steps_per_chunk", allow_none=True
+        )
         self.progress = bool(progress)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = validation.optional_int(seed, "seed")
         self._python_random = random.Random(seed)
         self._noise_generator = None
         self._compiled = {}
@@ -309,6 +139,19 @@ class Sampler:
         t = 1.0 - ops.cast(step, "float32") / float(self.num_steps)
         return ops.ones((batch,), "float32") * schedule(t)
 
+    def _guided(self, fn, prediction_type, inputs, noise_generator):
+        return GuidedDenoiser(
+            fn,
+            prediction_type,
+            inputs,
+            noise_generator,
+            conditioning=self.conditioning,
+            guidance_weight=self.guidance_weight,
+            reconstruction_weight=self.reconstruction_weight,
+            downsample=self.downsample,
+            clip_denoised=self.clip_denoised,
+        )
+
     def _build(self, fn, prediction_type, schedule, layer, batch):
         variables = list(layer.variables) if layer is not None else []
         if self._noise_generator is None:
@@ -323,9 +166,7 @@ class Sampler:
             def body(i, carry):
                 z_t, state = carry
                 with keras.StatelessScope(state_mapping=mapping(values, state)) as scope:
-                    model = _SamplingModel(
-                        self, fn, prediction_type, inputs, noise_generator
-                    )
+                    model = self._guided(fn, prediction_type, inputs, noise_generator)
                     logsnr_t = self._logsnr(schedule, i, batch)
                     logsnr_s = self._logsnr(schedule, i + 1, batch)
                     z_s = ops.cast(self.step(z_t, logsnr_t, logsnr_s, model), "float32")
@@ -336,94 +177,11 @@ class Sampler:
 
         def run_final(values, seed_state, z, inputs):
             with keras.StatelessScope(state_mapping=mapping(values, seed_state)):
-                model = _SamplingModel(self, fn, prediction_type, inputs, noise_generator)
+                model = self._guided(fn, prediction_type, inputs, noise_generator)
                 logsnr = self._logsnr(schedule, self.num_steps - 1, batch)
-                x_hat, _ = model.denoise(z, logsnr)
-                if model.context is not None:
-                    x_hat = conditioning_lib.merge(model.context_mask, model.context, x_hat)
-            return x_hat
+                return model.denoise_final(z, logsnr)
 
         return variables, backend_utils.jit(run_chunk), backend_utils.jit(run_final)
-
-    def _prepare_inputs(self, shape, condition, context, context_mask, low_res, low_res_mask):
-        batch, frames = shape[0], shape[1]
-        inputs = {}
-        if condition is not None:
-            condition = ops.cast(ops.convert_to_tensor(condition), "float32")
-            if len(condition.shape) < 2 or condition.shape[0] not in (1, batch):
-                raise ValueError(
-                    "`condition` must have shape (batch, D) or (batch, L, D) with "
-                    f"batch 1 or {batch}. Received: condition.shape="
-                    f"{tuple(condition.shape)}"
-                )
-            inputs["condition"] = ops.broadcast_to(
-                condition, (batch,) + tuple(condition.shape[1:])
-            )
-        elif self.guidance_weight != 0.0:
-            raise ValueError(
-                "Classifier-free guidance needs a `condition`. Received: "
-                f"condition=None, guidance_weight={self.guidance_weight}"
-            )
-        if context is not None:
-            context = ops.convert_to_tensor(context)
-            if (
-                len(context.shape) == 5
-                and tuple(context.shape[2:]) != tuple(shape[2:])
-                or len(context.shape) == 5
-                and context.shape[1] > frames
-            ):
-                raise ValueError(
-                    "The context frames do not fit the model: they need the "
-                    f"frame size {tuple(shape[2:])} and at most {frames} frames. "
-                    f"Received: context.shape={tuple(context.shape)}"
-                )
-            context = _video(context, batch, "context")
-            num_context = context.shape[1]
-            if context_mask is None:
-                if num_context == frames:
-                    raise ValueError(
-                        "`context` covers every frame: pass `context_mask` to say "
-                        "which frames are known. Received: context_mask=None"
-                    )
-                context_mask = [1.0] * num_context + [0.0] * (frames - num_context)
-            if num_context < frames:
-                padding = ops.zeros(
-                    (batch, frames - num_context) + tuple(shape[2:]), "float32"
-                )
-                context = ops.concatenate([context, padding], axis=1)
-            inputs["context"] = context
-            inputs["context_mask"] = _frame_mask(context_mask, batch, frames, "context_mask")
-        elif context_mask is not None:
-            raise ValueError(
-                "`context_mask` was given without `context`. "
-                f"Received: context_mask={context_mask!r}"
-            )
-        if low_res is not None:
-            if self.conditioning != "reconstruction_guidance":
-                raise ValueError(
-                    "Low-resolution conditioning (equation 8) needs "
-                    "conditioning='reconstruction_guidance'. "
-                    f"Received: conditioning={self.conditioning!r}"
-                )
-            low_res = _video(low_res, batch, "low_res")
-            low_shape = tuple(low_res.shape)
-            if (
-                low_shape[1] != frames
-                or low_shape[4] != shape[4]
-                or shape[2] % low_shape[2]
-                or shape[3] % low_shape[3]
-            ):
-                raise ValueError(
-                    f"`low_res` must have {frames} frames, {shape[4]} channels and "
-                    f"a size dividing {shape[2]}x{shape[3]}. "
-                    f"Received: low_res.shape={low_shape}"
-                )
-            inputs["low_res"] = low_res
-            if low_res_mask is not None:
-                inputs["low_res_mask"] = _frame_mask(
-                    low_res_mask, batch, frames, "low_res_mask"
-                )
-        return inputs
 
     def __call__(
         self,
@@ -445,28 +203,26 @@ class Sampler:
             schedule = self.schedule
         else:
             schedule = owner_schedule or get_schedule("cosine")
-        shape = tuple(shape) if isinstance(shape, (tuple, list)) else shape
-        if (
-            not isinstance(shape, tuple)
-            or len(shape) != 5
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-        ):
-            raise ValueError(
-                "`shape` must be 5 positive integers (batch, frames, height, "
-                f"width, channels). Received: shape={shape!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
-        inputs = self._prepare_inputs(
-            shape, condition, context, context_mask, low_res, low_res_mask
+        shape = check_shape(shape)
+        validation.optional_int(seed, "seed")
+        inputs = prepare_inputs(
+            shape,
+            condition,
+            context,
+            context_mask,
+            low_res,
+            low_res_mask,
+            conditioning=self.conditioning,
+            guidance_weight=self.guidance_weight,
         )
         batch = shape[0]
 
         key = (
-            _identity(fn),
+            denoiser_key(fn),
             prediction_type,
             repr(schedule),
             self.num_steps,
+            batch,
             tuple(sorted(inputs)),
         )
         if key not in self._compiled:

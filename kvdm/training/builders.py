@@ -8,8 +8,8 @@ that wrote it.
 import keras
 
 from kvdm.config import RecipeError
-from kvdm.config.data_config import FOLDER_DATASETS
 from kvdm.config import check_image_size
+from kvdm.names import FOLDER_DATASETS
 
 
 def check_backend(recipe):
@@ -55,6 +55,7 @@ def dataset_options(recipe):
         options.update(
             data_dir=data.data_dir,
             manual_dir=data.manual_dir,
+            download=data.download,
             shuffle_buffer=data.shuffle_buffer,
         )
     return options
@@ -113,13 +114,19 @@ def build_denoiser(recipe, out_channels):
 
 def build_diffusion(recipe, out_channels):
     """The recipe's `VideoDiffusion` around a fresh `VideoUNet`."""
-    from kvdm.diffusion import CosineSchedule
+    from kvdm.diffusion.schedules import get_schedule
     from kvdm.diffusion.video_diffusion import VideoDiffusion
 
     diffusion = recipe.diffusion
+    schedule = get_schedule(
+        diffusion.schedule,
+        logsnr_min=diffusion.logsnr_min,
+        logsnr_max=diffusion.logsnr_max,
+        shift=diffusion.logsnr_shift,
+    )
     return VideoDiffusion(
         build_denoiser(recipe, out_channels),
-        schedule=CosineSchedule(diffusion.logsnr_min, diffusion.logsnr_max),
+        schedule=schedule,
         prediction_type=diffusion.prediction_type,
         loss_weighting=diffusion.loss_weighting,
         num_image_frames=diffusion.num_image_frames,
@@ -153,7 +160,7 @@ def build_training_model(recipe, video_shape, example_batch):
         example_batch: one batch of the training pipeline, used to create
             every variable (a forward pass without noise state changes).
     """
-    from kvdm.diffusion.ema import keep_raw_weights_after_fit
+    from kvdm.training.ema import keep_raw_weights_after_fit
 
     model = build_diffusion(recipe, out_channels=video_shape[-1])
     jit_compile = recipe.train.jit_compile

@@ -20,6 +20,7 @@ import keras
 from kvdm.config import RecipeError
 from kvdm.training import builders
 from kvdm.training import checkpoint as checkpoint_lib
+from kvdm.training import run_lock
 from kvdm.training import sampling
 
 
@@ -91,8 +92,11 @@ class TrainingCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, output_dir, recipe, start_step, video_shape, stop,
-                 result, resume_from=None):
+                 result, resume_from=None, seconds_before=0.0):
         super().__init__()
+        # Wall time spent training this run, across resumes (meta.json).
+        self.seconds_before = float(seconds_before)
+        self._started = time.perf_counter()
         self.resume_from = resume_from
         self.output_dir = output_dir
         self.recipe = recipe
@@ -133,7 +137,16 @@ class TrainingCallback(keras.callbacks.Callback):
         self.result.checkpoint = checkpoint_lib.save_checkpoint(
             self.output_dir, model, self.recipe, step,
             keep=self.recipe.train.keep_checkpoints,
-            extra={"video_shape": list(self.video_shape)},
+            extra={
+                "video_shape": list(self.video_shape),
+                "train_seconds": self.train_seconds(),
+            },
+        )
+
+    def train_seconds(self):
+        """Training wall time of the run so far, resumed sessions included."""
+        return round(
+            self.seconds_before + time.perf_counter() - self._started, 3
         )
 
     def write_samples(self, step):
@@ -213,26 +226,45 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
     `train.sample_every` steps and at the end) and, once `train.steps` are
     done, `model.keras`: the `VideoDiffusion` with EMA weights, for sampling.
 
+    The run folder is locked (`run_lock.RunLock`) for the whole call, so a
+    second `train` into it is refused before it reads any checkpoint.
+
     Args:
         recipe: `kvdm.config.Recipe`.
         output_dir: str. The run folder.
         resume: bool. Continue from the newest checkpoint in `output_dir`
-            (starting fresh if there is none).
+            that verifies, skipping newer invalid ones with a warning
+            (starting fresh if there is no checkpoint).
         verbose: passed to `Model.fit` ("auto", 0, 1 or 2).
 
     Returns:
         A `TrainResult`.
+
+    Raises:
+        RunLockedError: another `train` holds `output_dir`.
+        FileExistsError: `output_dir` holds checkpoints and `resume` is off.
+        CheckpointError: resuming, and no checkpoint in `output_dir`
+            verifies.
     """
     builders.check_backend(recipe)
     output_dir = os.fspath(output_dir)
-    latest = checkpoint_lib.latest_checkpoint(output_dir)
-    if latest is not None and not resume:
+    os.makedirs(output_dir, exist_ok=True)
+    with run_lock.RunLock(output_dir):
+        return _train_locked(recipe, output_dir, resume, verbose)
+
+
+def _train_locked(recipe, output_dir, resume, verbose):
+    found = checkpoint_lib.list_checkpoints(output_dir)
+    if found and not resume:
         raise FileExistsError(
-            f"{output_dir} already holds checkpoints (newest: {latest}). "
-            "Resume with `--resume` or choose another output folder."
+            f"{output_dir} already holds checkpoints (newest: "
+            f"{found[-1][1]}). Resume with `--resume` or choose another "
+            "output folder."
         )
+    latest = checkpoint_lib.latest_checkpoint(output_dir) if resume else None
     step = 0
-    if resume and latest is not None:
+    seconds_before = 0.0
+    if latest is not None:
         from kvdm.config import load_recipe
 
         _check_same_run(recipe, load_recipe(os.path.join(latest,
@@ -245,7 +277,7 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
                 f"Received: checkpoint={latest}"
             )
         step = int(meta["step"])
-    os.makedirs(output_dir, exist_ok=True)
+        seconds_before = float(meta.get("train_seconds", 0.0))
     recipe.save(os.path.join(output_dir, "recipe.yaml"))
 
     keras.utils.set_random_seed(recipe.train.seed)
@@ -264,6 +296,7 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
             callback = TrainingCallback(
                 output_dir, recipe, step, video_shape, stop, result,
                 resume_from=latest if step else None,
+                seconds_before=seconds_before,
             )
             model.fit(
                 dataset,
@@ -278,11 +311,12 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
     if result.checkpoint is None or not result.checkpoint.endswith(
         checkpoint_lib.checkpoint_name(result.step)
     ):
-        callback_model_step = result.step
+        extra = {"video_shape": list(video_shape)}
+        if remaining > 0:
+            extra["train_seconds"] = callback.train_seconds()
         result.checkpoint = checkpoint_lib.save_checkpoint(
-            output_dir, model, recipe, callback_model_step,
-            keep=recipe.train.keep_checkpoints,
-            extra={"video_shape": list(video_shape)},
+            output_dir, model, recipe, result.step,
+            keep=recipe.train.keep_checkpoints, extra=extra,
         )
     result.export = os.path.join(output_dir, "model.keras")
     sampling.export_ema_model(model, recipe, video_shape, result.export)

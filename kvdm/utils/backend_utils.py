@@ -14,11 +14,6 @@ def backend_name():
     return keras.config.backend()
 
 
-def supports_jit_compile():
-    """Whether `Model.compile(jit_compile=True)` is meaningful on this backend."""
-    return backend_name() in ("tensorflow", "jax", "torch")
-
-
 def value_and_grad(fn):
     """Returns `f(x, *args) -> (value, aux, dvalue/dx)` for a scalar-valued `fn`.
 

@@ -15,6 +15,10 @@ restart each chunk from the EMA weights. Call `keep_raw_weights_after_fit`
 on the optimizer once after `compile` to turn that overwrite off, and use
 `ema_weights` / `swap_ema_weights` to sample with the EMA weights.
 
+Keras keeps the averages in a private attribute of the optimizer; only
+`optimizer_averages` reads it, and `tests/test_ema.py` checks that it still
+holds the averages, so that a Keras upgrade that moves them fails there.
+
 Example:
 
 ```python
@@ -29,7 +33,48 @@ with ema_weights(diffusion):
 
 import contextlib
 
+import keras
 from keras import ops
+
+# Where `keras.optimizers.Optimizer.build` stores the averages (Keras 3).
+_AVERAGES_ATTRIBUTE = "_model_variables_moving_average"
+
+
+def optimizer_averages(optimizer):
+    """The optimizer's EMA variables, one per variable it was built for.
+
+    The only place kvdm reads Keras' private EMA storage. Entries are None
+    for variables that have no average.
+
+    Args:
+        optimizer: a `keras.optimizers.Optimizer` created with
+            `use_ema=True`.
+
+    Returns:
+        A list of variables, or None while the optimizer is not built.
+
+    Raises:
+        ValueError: if the optimizer was created without `use_ema=True`.
+        RuntimeError: if the built optimizer keeps no averages where kvdm
+            expects them (Keras changed its internals).
+    """
+    if not getattr(optimizer, "use_ema", False):
+        raise ValueError(
+            "The optimizer keeps no EMA weights: create it with "
+            f"`use_ema=True`. Received: optimizer={optimizer!r}"
+        )
+    if not optimizer.built:
+        return None
+    averages = getattr(optimizer, _AVERAGES_ATTRIBUTE, None)
+    if not isinstance(averages, (list, tuple)):
+        raise RuntimeError(
+            f"Keras {keras.version()} keeps no list of EMA variables in "
+            f"`optimizer.{_AVERAGES_ATTRIBUTE}`; kvdm reads the averages "
+            "there (`kvdm.training.ema.optimizer_averages`) and must be "
+            "updated for this Keras version. "
+            f"Received: optimizer.{_AVERAGES_ATTRIBUTE}={averages!r}"
+        )
+    return list(averages)
 
 
 def _ema_pairs(model):
@@ -40,7 +85,7 @@ def _ema_pairs(model):
             "optimizer created with `use_ema=True`. "
             f"Received: optimizer={optimizer!r}"
         )
-    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    averages = optimizer_averages(optimizer)
     if averages is None:
         raise ValueError(
             "The optimizer has not been built yet, so it holds no EMA "
