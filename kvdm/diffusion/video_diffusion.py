@@ -277,8 +277,8 @@ class VideoDiffusion(keras.Model):
         """Loads a pretrained model that ships with kvdm.
 
         Args:
-            name: str. A name in `kvdm.presets.PRESETS`, e.g.
-                `"moving_digits"`.
+            name: str. A name in `kvdm.presets.PRESETS` (none ships
+                yet; `bench/make_preset.py` makes one).
 
         Returns:
             The `VideoDiffusion` with its EMA weights, ready for
@@ -286,7 +286,7 @@ class VideoDiffusion(keras.Model):
             holds the sampler settings it was measured with).
 
         Example:
-        >>> diffusion = VideoDiffusion.from_preset("moving_digits")
+        >>> diffusion = VideoDiffusion.from_preset(name)
         >>> videos = kvdm.samplers.sample(diffusion, (4, 8, 32, 32, 1),
         ...                               sampler="ddim", num_steps=64)
         """
