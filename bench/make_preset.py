@@ -10,6 +10,14 @@ with `kvdm.metrics.DigitEvaluator` against real test videos, and writes
 `card.json` (steps, training minutes, seconds per step, figures) and
 `samples.gif` beside it. Extra `--set SECTION.KEY=VALUE` options override the
 recipe as in `kvdm train`.
+
+A text-conditioned recipe (`model.text_encoder`, e.g. moving_digits_text.yaml)
+is sampled from the captions of the real test videos, one video per caption,
+with the recipe's guidance weight: the figures compare like with like, the
+card lists the prompts of `samples.gif` and adds the share of frames that
+show the prompted digit (`prompted_digit_share`).
+
+    python bench/make_preset.py recipes/moving_digits_text.yaml --name moving_digits_text
 """
 
 import argparse
@@ -68,8 +76,16 @@ def main():
     frames = loaded.video_shape[0]
     real = MovingDigits("test", num_frames=frames, image_size=32, num_videos=256, seed=0)
     reference = real.render(np.arange(256))[0].astype(np.float32) / 127.5 - 1.0
-    videos = generate(loaded.model, loaded.recipe, loaded.video_shape, num_videos=args.num_videos, seed=0)
-    figures = DigitEvaluator().evaluate(videos, reference=reference)
+    prompts = None
+    if loaded.recipe.model.text_encoder is not None:
+        prompts = real.captions(np.arange(args.num_videos))
+        videos = generate(loaded.model, loaded.recipe, loaded.video_shape, num_videos=1, seed=0, prompts=prompts)
+    else:
+        videos = generate(loaded.model, loaded.recipe, loaded.video_shape, num_videos=args.num_videos, seed=0)
+    evaluator = DigitEvaluator()
+    figures = evaluator.evaluate(videos, reference=reference)
+    if prompts is not None:
+        figures["prompted_digit_share"] = evaluator.label_kept(videos, real.labels[: len(videos), 0])
     write_gif(str(target / "samples.gif"), np.concatenate(list(videos[:8]), axis=2), fps=loaded.recipe.sample.fps)
 
     meta = checkpoint_lib.read_meta(result.checkpoint)
@@ -88,6 +104,10 @@ def main():
         "model_bytes": size,
         "evaluator": figures,
     }
+    if prompts is not None:
+        card["text_encoder"] = loaded.recipe.model.text_encoder
+        card["guidance_weight"] = loaded.recipe.sample.guidance_weight
+        card["sample_prompts"] = prompts[:8]
     (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
 

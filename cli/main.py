@@ -1,5 +1,5 @@
 """The `kvdm` command line: train, sample, predict, extend, interpolate,
-upsample and inspect video diffusion models.
+upsample, inspect and evaluate video diffusion models.
 
 Commands are thin: they read options, call `kvdm.training` and turn bad input
 into one-line errors. Keras is imported inside the commands, after
@@ -16,6 +16,7 @@ import sys
 
 import click
 
+from kvdm.cli import evaluation
 from kvdm.cli import logs
 from kvdm.cli import tasks
 from kvdm.config import BACKENDS
@@ -111,6 +112,13 @@ def _check_sample_options(**changes):
                               if v is not None})
 
 
+def _check_source(source):
+    from kvdm import presets
+
+    if not os.path.exists(source) and not presets.is_preset(source):
+        raise FileNotFoundError(f"No such checkpoint or model file: {source}")
+
+
 def _load(source, with_tensorflow=False):
     """Loads SOURCE for sampling: the slow part, after every other check.
 
@@ -119,8 +127,7 @@ def _load(source, with_tensorflow=False):
         with_tensorflow: bool. Also import TensorFlow (with its start-up
             lines filtered) whatever the backend: reading videos needs it.
     """
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"No such checkpoint or model file: {source}")
+    _check_source(source)
     logs.import_libraries(with_tensorflow=with_tensorflow)
     import kvdm.training
 
@@ -171,19 +178,22 @@ def train(ctx, recipe, overrides, output_dir, resume):
 @cli.command()
 @click.argument("source", type=click.Path(exists=False))
 @click.option("--num-videos", type=int, default=None,
-              help="Videos to sample (default: the recipe's).")
+              help="Videos to sample (default: the recipe's); with --prompt, "
+                   "videos per prompt (default: 1).")
 @click.option("--frames", type=int, default=None,
               help="Frames per video (default: the recipe's).")
 @_sampling_options
 @click.option("--guidance-weight", type=float, default=None,
-              help="Classifier-free guidance weight (text models).")
-@click.option("--prompt", type=str, default=None,
-              help="Text prompt (text-conditioned models only).")
+              help="Classifier-free guidance weight of text-conditioned "
+                   "models (default: the recipe's sample.guidance_weight).")
+@click.option("--prompt", "prompts", type=str, multiple=True,
+              help="Text prompt of a text-conditioned model; repeat it for "
+                   "several prompts (default: the recipe's sample.prompts).")
 @click.option("--output", type=click.Path(dir_okay=False), default="samples.gif",
               show_default=True, help="Output file: .gif, .mp4 or .png.")
 @_one_line_errors
 def sample(source, num_videos, frames, sampler, steps, gamma, seed,
-           clip_denoised, guidance_weight, prompt, output):
+           clip_denoised, guidance_weight, prompts, output):
     """Sample videos from SOURCE: a run folder, a checkpoint, a .keras file or a
     shipped preset (`moving_digits`)."""
     _check_suffix(output)
@@ -191,32 +201,47 @@ def sample(source, num_videos, frames, sampler, steps, gamma, seed,
         sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
         clip_denoised=clip_denoised, guidance_weight=guidance_weight,
         num_videos=num_videos, num_frames=frames)
-    if prompt is not None:
+    prompts = list(prompts) or None
+    if prompts is not None:
+        from kvdm.text import check_prompts
+
         recipe = tasks.source_recipe(source)
         if recipe is not None and recipe.model.text_encoder is None:
             raise click.UsageError(
                 "--prompt needs a text-conditioned model with a text "
                 f"encoder; the recipe of {source} names none. "
                 "Received: model.text_encoder=None")
+        # Empty, undecodable or too long for the encoder (when the recipe
+        # names it): refused before the model is loaded.
+        check_prompts(prompts, None if recipe is None
+                      else recipe.model.text_encoder)
     loaded = _load(source)
     from kvdm.io import write_videos
     from kvdm.training import sampling
 
-    if prompt is not None:
-        if loaded.model.denoiser.condition_dim is None:
-            raise click.UsageError(
-                "--prompt needs a text-conditioned model; this model is "
-                "unconditional (its network has no condition_dim).")
+    if prompts is not None and (
+        loaded.model.denoiser.condition_dim is None
+        or sampling.text_encoder_name(loaded.model, loaded.recipe) is None
+    ):
         raise click.UsageError(
-            "--prompt needs a text encoder, which kvdm does not ship yet.")
+            "--prompt needs a text-conditioned model; this model is "
+            "unconditional (its network has no condition_dim).")
+    if guidance_weight and prompts is None and not loaded.recipe.sample.prompts:
+        raise click.UsageError(
+            "--guidance-weight needs prompts: give --prompt (classifier-free "
+            "guidance steers towards a condition).")
     config = _sample_config(
         loaded, sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
         clip_denoised=clip_denoised, guidance_weight=guidance_weight,
-        num_videos=num_videos, num_frames=frames)
+        num_videos=num_videos or (1 if prompts else None), num_frames=frames)
     recipe = loaded.recipe.replace(sample=config)
-    videos = sampling.generate(loaded.model, recipe, loaded.video_shape)
+    videos = sampling.generate(loaded.model, recipe, loaded.video_shape,
+                               prompts=prompts)
     write_videos(output, videos, fps=config.fps)
-    click.echo(f"Wrote {len(videos)} videos to {output}", err=True)
+    what = "" if prompts is None else (
+        f" ({config.num_videos} per prompt, guidance weight "
+        f"{config.guidance_weight:g})")
+    click.echo(f"Wrote {len(videos)} videos to {output}{what}", err=True)
 
 
 def _check_suffix(output):
@@ -374,6 +399,55 @@ def info(source):
     click.echo(f"video shape (T, H, W, C): {tuple(loaded.video_shape)}")
     click.echo("recipe:")
     click.echo(loaded.recipe.to_yaml().rstrip())
+
+
+@cli.command(name="eval")
+@click.argument("source", type=click.Path(exists=False))
+@click.option("--protocol", type=click.Choice(sorted(evaluation.PROTOCOL_NAMES)),
+              required=True, help="Evaluation protocol (see docs/evaluation.md).")
+@click.option("--num-samples", type=int, default=None,
+              help="Generated videos (default: the protocol's; fewer gives a "
+                   "scaled-down run, reported as such).")
+@click.option("--batch-size", type=int, default=8, show_default=True,
+              help="Videos per sampling and I3D call.")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: SOURCE's folder/eval).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="TFDS data folder for bair and ucf101 (default: "
+                   "$TFDS_DATA_DIR or ~/tensorflow_datasets).")
+@click.option("--data-path", type=click.Path(file_okay=False), default=None,
+              help="Folder of Kinetics-600 clips (with a test/ sub-folder).")
+@click.option("--method", type=click.Choice(["reconstruction_guidance",
+                                             "replacement"]), default=None,
+              help="How context frames are imposed in prediction protocols "
+                   "(default: the recipe's).")
+@_sampling_options
+@_one_line_errors
+def evaluate(source, protocol, num_samples, batch_size, output, data_dir,
+             data_path, method, sampler, steps, gamma, seed, clip_denoised):
+    """Score samples of SOURCE (a run folder, checkpoint, .keras file or
+    preset) with a named protocol: FVD and the protocol's other scores,
+    written as JSON and markdown."""
+    changes = dict(sampler=sampler, num_steps=steps, gamma=gamma, seed=seed,
+                   clip_denoised=clip_denoised, conditioning=method)
+    _check_sample_options(**changes)
+    protocol = evaluation.check_options(protocol, num_samples, batch_size)
+    _check_source(source)
+    evaluation.check_inputs(protocol, data_dir=data_dir, data_path=data_path)
+    loaded = _load(source, with_tensorflow=True)
+    output = output or evaluation.default_output(source)
+    report, json_path, markdown_path = evaluation.run(
+        loaded, protocol, _sample_config(loaded, **changes), output,
+        num_samples=num_samples, batch_size=batch_size, data_dir=data_dir,
+        data_path=data_path)
+    for score in report["scores"].values():
+        reference = score["num_reference"]
+        counts = f"{score['num_samples']} samples" + (
+            f", {reference} reference" if reference is not None else "")
+        value = score["value"]
+        value = f"{value:.4f}" if isinstance(value, float) else value
+        click.echo(f"{score['name']}: {value} ({counts})")
+    click.echo(f"Wrote {json_path} and {markdown_path}", err=True)
 
 
 def main(argv=None):

@@ -187,6 +187,10 @@ def run_task(loaded, task, video_path, sample_config, progress=True,
     if task == "extend" and "overlap" not in options:
         options["overlap"] = min(options["window_frames"] // 2,
                                  video.shape[1])
+    if sample_config.guidance_weight:
+        # These tasks take no prompt: a text-conditioned model runs
+        # unconditionally, and guidance has no condition to steer towards.
+        sample_config = sample_config.replace(guidance_weight=0.0)
     sampler = make_sampler(sample_config, progress=progress)
     kwargs = dict(sampler=sampler, seed=sample_config.seed, progress=progress)
     if task != "upsample":

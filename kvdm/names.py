@@ -57,3 +57,7 @@ FOLDER_DATASETS = ("video_folder", "kinetics600")
 
 # Keras backends kvdm runs on.
 BACKENDS = ("tensorflow", "jax", "torch")
+
+# How training spreads over the local devices (`train.distribution`),
+# `kvdm.training.builders.distribution_scope`.
+DISTRIBUTIONS = ("none", "data_parallel")

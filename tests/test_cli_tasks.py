@@ -134,7 +134,8 @@ def test_sample_passes_clip_denoised(tmp_path, run_dir, load, monkeypatch):
 
     seen = []
 
-    def generate(model, recipe, video_shape):
+    def generate(model, recipe, video_shape, prompts=None):
+        assert prompts is None
         seen.append(sampling.make_sampler(recipe.sample).clip_denoised)
         return np.zeros((1, MODEL_FRAMES, SIZE, SIZE, 1), "float32")
 

@@ -39,7 +39,13 @@ class ModelConfig(Section):
         space_time_attention_resolutions: list of int or None. Spatial sizes
             where one space-time attention block replaces the spatial and
             temporal pair.
-        text_encoder: str or None. Name of the text encoder for prompts.
+        remat: bool or None. Recompute the activations of residual and
+            attention blocks in the backward pass, trading about one more
+            forward pass per step for a lower peak memory (None: off).
+        text_encoder: str or None. The frozen text encoder of a
+            text-conditioned model: a `kvdm.text` preset name ("minilm_l6",
+            "bert_large") or a folder. Training conditions on the data's
+            captions; `condition_dim` defaults to the encoder's width.
     """
 
     section = "model"
@@ -81,6 +87,9 @@ class ModelConfig(Section):
     space_time_attention_resolutions: tuple[int, ...] | None = setting(
         None, "spatial sizes with space-time attention", minimum=1
     )
+    remat: bool | None = setting(
+        None, "recompute block activations in the backward pass"
+    )
     text_encoder: str | None = setting(None, "text encoder name")
 
     def check(self):
@@ -91,6 +100,11 @@ class ModelConfig(Section):
                         f"`model.{name}` is required when `model.preset` is "
                         f"not given. Received: model.{name}=None"
                     )
+        if self.text_encoder is not None and not self.text_encoder.strip():
+            raise RecipeError(
+                "`model.text_encoder` must name a text encoder (e.g. "
+                "\"minilm_l6\") or be null. Received: model.text_encoder=''"
+            )
         if self.channel_multipliers == ():
             raise RecipeError(
                 "`model.channel_multipliers` needs at least one level. "

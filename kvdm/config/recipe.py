@@ -74,6 +74,12 @@ class Recipe:
         if self.model.channel_multipliers is not None:
             check_image_size(self.data.image_size,
                              self.model.channel_multipliers)
+        if self.sample.prompts is not None and self.model.text_encoder is None:
+            raise RecipeError(
+                "`sample.prompts` needs a text-conditioned model: set "
+                "`model.text_encoder`, or remove the prompts. "
+                f"Received: sample.prompts={list(self.sample.prompts)!r}"
+            )
         context = self.sample.context_frames
         if context is not None and context >= self.num_sample_frames:
             raise RecipeError(

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from kvdm.config.fields import RecipeError
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
 from kvdm.names import CONDITIONING_METHODS
@@ -40,6 +41,10 @@ class SampleConfig(Section):
             `data.num_frames`. Defaults to None.
         fps: int. Frames per second of written videos. Defaults to 8.
         seed: int. Seed of the sampling noise. Defaults to 0.
+        prompts: list of str or None. Prompts of the sample videos of a
+            text-conditioned model (training samples, `kvdm sample`
+            without `--prompt`), `num_videos` videos each; None samples
+            unconditionally. Defaults to None.
     """
 
     section = "sample"
@@ -73,3 +78,16 @@ class SampleConfig(Section):
     num_frames: int | None = setting(None, "frames per video", minimum=1)
     fps: int = setting(8, "frames per second", minimum=1)
     seed: int = setting(0, "sampling seed", minimum=0)
+    prompts: tuple[str, ...] | None = setting(
+        None, "prompts of text-conditioned samples"
+    )
+
+    def check(self):
+        if self.prompts is None:
+            return
+        if not self.prompts or not all(p.strip() for p in self.prompts):
+            raise RecipeError(
+                "`sample.prompts` must be a list of non-empty prompts (or "
+                "null for unconditional samples). "
+                f"Received: sample.prompts={list(self.prompts)!r}"
+            )

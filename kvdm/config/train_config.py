@@ -2,9 +2,11 @@
 
 import dataclasses
 
+from kvdm.config.fields import RecipeError
 from kvdm.config.fields import Section
 from kvdm.config.fields import setting
 from kvdm.names import BACKENDS
+from kvdm.names import DISTRIBUTIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,13 @@ class TrainConfig(Section):
             uses the Keras default of the backend. Defaults to None.
         mixed_precision: bool. Compute in bfloat16 with float32 weights.
             Defaults to False.
+        distribution: str. `"none"` trains on one device; `"data_parallel"`
+            splits every batch of `batch_size` videos evenly across the
+            local accelerators (or CPU devices when there are none) and
+            averages the gradients: `keras.distribution.DataParallel` on JAX,
+            `tf.distribute.MirroredStrategy` (`TPUStrategy` on a TPU) on
+            TensorFlow; PyTorch has no data-parallel training in kvdm.
+            Defaults to "none".
         checkpoint_every: int. Steps between checkpoints. Defaults to 1000.
         keep_checkpoints: int. Checkpoints kept on disk. Defaults to 3.
         sample_every: int. Steps between sample videos; 0 writes samples
@@ -65,8 +74,20 @@ class TrainConfig(Section):
     backend: str | None = setting(None, "Keras backend", choices=BACKENDS)
     jit_compile: bool | None = setting(None, "XLA-compile the train step")
     mixed_precision: bool = setting(False, "bfloat16 compute")
+    distribution: str = setting(
+        "none", "multi-device training", choices=DISTRIBUTIONS
+    )
     checkpoint_every: int = setting(1000, "steps per checkpoint", minimum=1)
     keep_checkpoints: int = setting(3, "checkpoints kept", minimum=1)
     sample_every: int = setting(5000, "steps per sample video", minimum=0)
     log_every: int = setting(100, "steps per logged scalar", minimum=1)
     output_dir: str | None = setting(None, "run folder")
+
+    def check(self):
+        if self.backend == "torch" and self.distribution != "none":
+            raise RecipeError(
+                "kvdm trains on PyTorch on one device only; use the JAX or "
+                "TensorFlow backend for `train.distribution: "
+                f"{self.distribution}`. Received: "
+                f"train.distribution={self.distribution!r}"
+            )

@@ -3,7 +3,7 @@
 from kvdm.data.clips import Clips
 from kvdm.data.decode import VideoDecodeError, decode_video
 from kvdm.data.moving_digits import MovingDigits
-from kvdm.data.registry import DATASET_NAMES, dataset_info, make_dataset, videos_only
+from kvdm.data.registry import DATASET_NAMES, caption_vocabulary, dataset_info, make_dataset, videos_only
 from kvdm.data.tfds_datasets import (
     DatasetNotFoundError,
     bair_robot_pushing,
@@ -23,6 +23,7 @@ __all__ = [
     "VideoFolder",
     "VideoSource",
     "bair_robot_pushing",
+    "caption_vocabulary",
     "dataset_info",
     "decode_video",
     "make_dataset",

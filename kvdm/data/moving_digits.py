@@ -228,6 +228,18 @@ class MovingDigits(VideoSource):
             captions.append(" and ".join(parts))
         return captions
 
+    def caption_vocabulary(self):
+        """The distinct captions of the split's videos, sorted."""
+        choices = np.unique(np.concatenate([self.labels, self.directions], axis=1), axis=0)
+        captions = {
+            " and ".join(
+                f"the digit {row[k]} moves {_DIRECTION_WORDS[row[self.num_digits + k]]}"
+                for k in range(self.num_digits)
+            )
+            for row in choices
+        }
+        return sorted(captions)
+
     def render(self, indices, epochs=None):
         """Renders the videos at `indices`: uint8 (B, T, H, W, 1) and their captions."""
         indices = np.asarray(indices, dtype=np.int64)

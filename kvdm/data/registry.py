@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from kvdm.data.clips import Clips
 from kvdm.data.moving_digits import MovingDigits
-from kvdm.data.tfds_datasets import tfds_spec, tfds_video_dataset
+from kvdm.data.tfds_datasets import class_caption, load_builder, tfds_spec, tfds_video_dataset
 from kvdm.data.video_folder import VideoFolder
 from kvdm.names import DATASET_ALIASES
 from kvdm.names import FOLDER_DATASETS
@@ -104,13 +104,44 @@ def make_dataset(name, split="train", batch_size=8, num_frames=16, image_size=No
     if name in _TFDS:
         return tfds_video_dataset(name, split, batch_size, num_frames, image_size, **options)
     pipeline = {key: options.pop(key) for key in _PIPELINE_OPTIONS if key in options}
+    source = _make_source(name, split, num_frames, image_size, options)
+    return source.as_dataset(batch_size, **pipeline)
+
+
+def _make_source(name, split, num_frames, image_size, options):
     if name in FOLDER_DATASETS:
         if "path" not in options:
             raise ValueError(f"'{name}' needs the folder of videos: pass path=... Received: options={options}")
-        source = VideoFolder(options.pop("path"), split, num_frames, image_size, **options)
-    else:
-        source = _SOURCES[name](split, num_frames, image_size, **options)
-    return source.as_dataset(batch_size, **pipeline)
+        options = dict(options)
+        return VideoFolder(options.pop("path"), split, num_frames, image_size, **options)
+    return _SOURCES[name](split, num_frames, image_size, **options)
+
+
+def caption_vocabulary(name, split="train", num_frames=16, image_size=None, **options):
+    """The distinct captions a set's pipeline can yield, sorted, or None.
+
+    Takes the arguments of `make_dataset` (pipeline-only ones such as
+    `batch_size` are ignored) and reads no video. Moving digits list their
+    captions, folders the captions of `captions.csv` ("" for videos it does
+    not name), UCF101 its class names; the other sets have none.
+
+    Example:
+
+    >>> caption_vocabulary("moving_digits", num_frames=8, image_size=32)[:2]
+    ['the digit 0 moves down', 'the digit 0 moves down and to the left']
+    """
+    name = _canonical(name)
+    options = {k: v for k, v in options.items() if k not in _PIPELINE_OPTIONS + ("batch_size",)}
+    if image_size is None:
+        image_size = dataset_info(name)["default_image_size"]
+    if name in _TFDS:
+        if name != "ucf101":
+            return None
+        builder = load_builder(
+            name, **{k: options[k] for k in ("config", "data_dir", "manual_dir", "download") if k in options}
+        )
+        return sorted({class_caption(n) for n in builder.info.features["label"].names})
+    return _make_source(name, split, num_frames, image_size, options).caption_vocabulary()
 
 
 def videos_only(dataset):

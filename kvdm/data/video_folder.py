@@ -155,6 +155,10 @@ class VideoFolder(VideoSource):
         self._lock = threading.Lock()
         self._failures_in_a_row = 0
 
+    def caption_vocabulary(self):
+        """The distinct captions of the folder's videos, sorted, or None."""
+        return None if self.captions is None else sorted(set(self.captions))
+
     @staticmethod
     def _list_videos(root):
         found = []

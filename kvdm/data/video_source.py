@@ -96,6 +96,14 @@ class VideoSource:
         """Returns (uint8 videos (B, T, H, W, C), list of captions or None)."""
         raise NotImplementedError
 
+    def caption_vocabulary(self):
+        """The distinct captions of the videos, sorted, or None without captions.
+
+        Text-conditioned training embeds each of them once, before the first
+        step (`kvdm.training.CaptionCache`).
+        """
+        return None
+
     def element_rng(self, index, epoch):
         """A numpy Generator that depends only on (seed, epoch, index)."""
         return np.random.default_rng([self.seed, int(epoch), int(index), 1])

@@ -11,6 +11,7 @@ from kvdm.diffusion.parameterization import diffuse
 from kvdm.diffusion.parameterization import expand_to
 from kvdm.diffusion.parameterization import target
 from kvdm.diffusion.schedules import get_schedule
+from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 _OUTPUT_KEYS = ("prediction", "target", "weight")
@@ -67,6 +68,11 @@ class VideoDiffusion(keras.Model):
             training, for classifier-free guidance. Defaults to 0.
         seed: int or None. Seed of the training noise draws; evaluation
             draws use fixed seeds derived from it. Defaults to None.
+        text_encoder: str or None. For a text-conditioned model, the
+            `kvdm.text.TextEncoder` preset name (or folder) whose token
+            embeddings are its condition. Only recorded, so that a saved
+            model says how to encode prompts; the encoder's weights are not
+            part of the model. Defaults to None.
         **kwargs: passed to `keras.Model` (e.g. `name`, `dtype`).
 
     Call arguments:
@@ -105,6 +111,7 @@ class VideoDiffusion(keras.Model):
         num_image_frames=0,
         condition_dropout=0.0,
         seed=None,
+        text_encoder=None,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -119,6 +126,13 @@ class VideoDiffusion(keras.Model):
         validation.non_negative_int(num_image_frames, "num_image_frames")
         validation.fraction(condition_dropout, "condition_dropout")
         validation.optional_int(seed, "seed")
+        if text_encoder is not None and (
+            not isinstance(text_encoder, str) or not text_encoder.strip()
+        ):
+            raise ValueError(
+                "`text_encoder` must be a text encoder name or folder, or "
+                f"None. Received: text_encoder={text_encoder!r}"
+            )
         self.denoiser = denoiser
         self.schedule = get_schedule(schedule)
         self.prediction_type = prediction_type
@@ -126,6 +140,7 @@ class VideoDiffusion(keras.Model):
         self.num_image_frames = num_image_frames
         self.condition_dropout = float(condition_dropout)
         self.seed = seed
+        self.text_encoder = text_encoder
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ------------------------------------------------------------------ utils
@@ -169,7 +184,12 @@ class VideoDiffusion(keras.Model):
         seed = self.seed_generator if seed is None else seed
         shape = ops.shape(video)
         batch, frames = shape[0], shape[1]
-        draws = keras.random.uniform((batch, n, 2), dtype="float32", seed=seed)
+        draws = backend_utils.per_example_draw(
+            lambda shape: keras.random.uniform(
+                shape, dtype="float32", seed=seed
+            ),
+            (batch, n, 2),
+        )
         batch_f = ops.cast(batch, "float32")
         frames_f = ops.cast(frames, "float32")
         # Offset in [1, batch - 1]: a different video whenever batch >= 2.
@@ -194,7 +214,12 @@ class VideoDiffusion(keras.Model):
             return condition
         seed = self.seed_generator if seed is None else seed
         batch = ops.shape(condition)[0]
-        keep = keras.random.uniform((batch,), dtype="float32", seed=seed)
+        keep = backend_utils.per_example_draw(
+            lambda shape: keras.random.uniform(
+                shape, dtype="float32", seed=seed
+            ),
+            (batch,),
+        )
         keep = ops.cast(keep >= self.condition_dropout, condition.dtype)
         return condition * expand_to(keep, len(condition.shape))
 
@@ -207,9 +232,19 @@ class VideoDiffusion(keras.Model):
             condition = self.drop_condition(condition, seed=drop_seed)
         batch = ops.shape(x)[0]
         # t ~ U[0, 1] and eps ~ N(0, I) in float32 (equation 2).
-        t = keras.random.uniform((batch,), dtype="float32", seed=t_seed)
+        t = backend_utils.per_example_draw(
+            lambda shape: keras.random.uniform(
+                shape, dtype="float32", seed=t_seed
+            ),
+            (batch,),
+        )
         logsnr = self.schedule(t)
-        eps = keras.random.normal(ops.shape(x), dtype="float32", seed=eps_seed)
+        eps = backend_utils.per_example_draw(
+            lambda shape: keras.random.normal(
+                shape, dtype="float32", seed=eps_seed
+            ),
+            ops.shape(x),
+        )
         z_t = diffuse(x, eps, logsnr)  # equation 1
         prediction = self.denoiser(
             z_t,
@@ -230,7 +265,12 @@ class VideoDiffusion(keras.Model):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        """Weighted mean squared error of equation 2 (plus added losses)."""
+        """Weighted mean squared error of equation 2 (plus added losses).
+
+        Under `tf.distribute` with several replicas, each replica's mean is
+        divided by their number (as Keras' own losses are), so that the
+        gradients summed over the replicas are those of the global mean.
+        """
         del x, y, training
         if not isinstance(y_pred, dict) or any(
             key not in y_pred for key in _OUTPUT_KEYS
@@ -247,6 +287,9 @@ class VideoDiffusion(keras.Model):
         )
         for extra in self.losses:
             loss = loss + ops.sum(ops.cast(extra, "float32"))
+        _, replicas = backend_utils.replica_position()
+        if replicas > 1:
+            loss = loss / replicas
         return loss
 
     # ------------------------------------------------------------ inference
@@ -321,6 +364,7 @@ class VideoDiffusion(keras.Model):
                 "num_image_frames": self.num_image_frames,
                 "condition_dropout": self.condition_dropout,
                 "seed": self.seed,
+                "text_encoder": self.text_encoder,
             }
         )
         return config

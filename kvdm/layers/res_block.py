@@ -6,6 +6,7 @@ from keras import ops
 from kvdm.layers.attention_ops import resolve_groups
 from kvdm.layers.frame_group_norm import FrameGroupNormalization
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 
@@ -194,13 +195,30 @@ class ResBlock(keras.layers.Layer):
         else:
             hidden = self.norm_2(hidden + embedding)
         hidden = ops.silu(hidden)
-        hidden = self.dropout_layer(hidden, training=training)
+        hidden = self._dropout(hidden, training)
         hidden = self.conv_2(hidden)
 
         skip = inputs
         if self.skip_projection is not None:
             skip = self.skip_projection(inputs)
         return skip + hidden
+
+    def _dropout(self, hidden, training):
+        if not training or self.dropout == 0.0:
+            return hidden
+        if backend_utils.replica_position()[1] == 1:
+            return self.dropout_layer(hidden, training=training)
+        # Replicas of data-parallel training: each keeps its rows of the
+        # masks of the global batch (the same values as on one device).
+        mask = backend_utils.per_example_draw(
+            lambda shape: keras.random.dropout(
+                ops.ones(shape, hidden.dtype),
+                self.dropout,
+                seed=self.dropout_layer.seed_generator,
+            ),
+            ops.shape(hidden),
+        )
+        return hidden * mask
 
     def compute_output_shape(self, inputs_shape, embedding_shape):
         return tuple(inputs_shape)[:-1] + (self.filters,)

@@ -1,6 +1,7 @@
 """The space-time factorized 3D U-Net of the paper (Figure 1)."""
 
 import copy
+import functools
 import operator
 
 import keras
@@ -18,6 +19,7 @@ from kvdm.layers.spatial_downsample import SpatialDownsample
 from kvdm.layers.spatial_upsample import SpatialUpsample
 from kvdm.layers.temporal_attention import TemporalAttention
 from kvdm.models.video_unet_presets import VIDEO_UNET_PRESETS
+from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 
@@ -91,6 +93,13 @@ class VideoUNet(keras.Model):
             pair, the middle block included when its size is listed. A
             beyond-the-paper option for low resolutions: it lets a moving
             object be matched to itself across frames. Defaults to `[]`.
+        remat: bool. Whether to rematerialize every residual block and
+            attention block: only their inputs are kept for the backward
+            pass, and their activations are computed again from them when
+            gradients are taken. Peak training memory falls, a step costs
+            about one more forward pass, and outputs and gradients are
+            unchanged (dropout draws the same mask in both passes). The
+            weights do not depend on it. Defaults to `False`.
         **kwargs: base model keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -144,6 +153,7 @@ class VideoUNet(keras.Model):
         pooling_heads=8,
         temporal_attention_resolutions=None,
         space_time_attention_resolutions=(),
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -176,6 +186,10 @@ class VideoUNet(keras.Model):
         validation.positive_int(condition_dim, "condition_dim", allow_none=True)
         validation.positive_int(groups, "groups")
         validation.positive_int(pooling_heads, "pooling_heads")
+        if not isinstance(remat, bool):
+            raise ValueError(
+                f"`remat` must be True or False. Received: remat={remat!r}"
+            )
         self.out_channels = out_channels
         self.base_channels = base_channels
         self.channel_multipliers = channel_multipliers
@@ -194,6 +208,7 @@ class VideoUNet(keras.Model):
             space_time_attention_resolutions,
             "space_time_attention_resolutions",
         )
+        self.remat = remat
         self._embedding_dim = embedding_dim or 4 * base_channels
 
     @property
@@ -436,11 +451,18 @@ class VideoUNet(keras.Model):
         return embedding + ops.cast(condition_embedding, embedding.dtype)
 
     def _apply(self, layer, hidden, embedding, num_image_frames, training):
+        # Residual and attention blocks are rematerialized with `remat`;
+        # resampling layers keep little beyond their outputs.
+        call = layer
+        if self.remat and not isinstance(
+            layer, (SpatialDownsample, SpatialUpsample)
+        ):
+            call = functools.partial(backend_utils.rematerialized_call, layer)
         if isinstance(layer, ResBlock):
-            return layer(hidden, embedding, training=training)
+            return call(hidden, embedding, training=training)
         if isinstance(layer, TemporalAttention):
-            return layer(hidden, num_image_frames=num_image_frames)
-        return layer(hidden)
+            return call(hidden, num_image_frames=num_image_frames)
+        return call(hidden)
 
     def call(
         self,
@@ -531,6 +553,7 @@ class VideoUNet(keras.Model):
                 "space_time_attention_resolutions": list(
                     self.space_time_attention_resolutions
                 ),
+                "remat": self.remat,
             }
         )
         return config

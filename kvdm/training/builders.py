@@ -5,11 +5,14 @@ checkpoint, so that a checkpoint is always restored into exactly the model
 that wrote it.
 """
 
+import contextlib
+
 import keras
 
 from kvdm.config import RecipeError
 from kvdm.config import check_image_size
 from kvdm.names import FOLDER_DATASETS
+from kvdm.utils import backend_utils
 
 
 def check_backend(recipe):
@@ -23,6 +26,58 @@ def check_backend(recipe):
             f"KERAS_BACKEND={wanted}), or change the recipe. "
             f"Received: train.backend={wanted!r}"
         )
+
+
+def distribution_scope(recipe):
+    """The context to build, compile and train the recipe's model in.
+
+    `train.distribution: data_parallel` splits each batch of
+    `train.batch_size` videos evenly across the local devices
+    (`backend_utils.data_parallel_scope`); `"none"` trains on one device.
+    Checkpoints hold the same values either way, so a run can resume with
+    another distribution or device count.
+
+    Returns:
+        A context manager.
+
+    Raises:
+        RecipeError: the backend is PyTorch, the batch size is not a
+            multiple of the number of devices, or `train.grad_clip` is set
+            for several devices on TensorFlow.
+    """
+    name = recipe.train.distribution
+    if name == "none":
+        return contextlib.nullcontext()
+    try:
+        scope, devices = backend_utils.data_parallel_scope()
+    except NotImplementedError:
+        raise RecipeError(
+            f"`train.distribution: {name}` needs the JAX or TensorFlow "
+            f"backend; kvdm trains on {keras.config.backend()!r} on one "
+            "device only. Received: "
+            f"train.distribution={name!r}"
+        ) from None
+    batch_size = recipe.train.batch_size
+    if batch_size % devices:
+        raise RecipeError(
+            f"`train.batch_size` must be a multiple of the {devices} devices "
+            f"that `train.distribution: {name}` splits each batch across. "
+            f"Received: train.batch_size={batch_size}"
+        )
+    clip = recipe.train.grad_clip
+    if devices > 1 and clip is not None and (
+        keras.config.backend() == "tensorflow"
+    ):
+        # Keras' optimizer clips before `tf.distribute` sums the replicas'
+        # gradients, which would clip each replica's share on its own.
+        raise RecipeError(
+            f"`train.grad_clip` cannot be combined with `train.distribution: "
+            f"{name}` across {devices} devices on TensorFlow: Keras clips "
+            "each replica's gradient before summing them, not the global "
+            "gradient. Remove `train.grad_clip` or train on JAX. "
+            f"Received: train.grad_clip={clip}"
+        )
+    return scope
 
 
 def set_precision(recipe):
@@ -61,31 +116,93 @@ def dataset_options(recipe):
     return options
 
 
-def build_dataset(recipe, start_batch=0):
+def build_dataset(recipe, start_batch=0, cache_dir=None):
     """The recipe's training pipeline, starting at batch `start_batch`.
 
     Batch `n` of the pipeline depends only on the recipe and `n`, so a
     resumed run sees exactly the batches an uninterrupted run would.
 
+    With `model.text_encoder`, every distinct caption of the data set is
+    embedded once, before the first batch (`CaptionCache`, kept in memory
+    and in `cache_dir`), and each element gets its caption's token
+    embeddings as `"condition"`; the empty caption is the null condition.
+
+    Args:
+        recipe: the `Recipe`.
+        start_batch: int. Index of the first batch.
+        cache_dir: str or None. Folder of the caption embedding cache file
+            (the run folder); None keeps it in memory only.
+
     Returns:
         `(dataset, video_shape)`: a `tf.data.Dataset` of dicts
-        `{"video": float32 (B, T, H, W, C)}` and `(T, H, W, C)`.
+        `{"video": float32 (B, T, H, W, C)}` (plus `"condition"`: float32
+        `(B, L, D)` for text models) and `(T, H, W, C)`.
     """
     from kvdm import data as data_lib
 
-    if recipe.model.condition_dim is not None or recipe.model.text_encoder:
-        raise RecipeError(
-            "Training text-conditioned models needs a text encoder, which "
-            "kvdm does not ship yet. Received: "
-            f"model.text_encoder={recipe.model.text_encoder!r}, "
-            f"model.condition_dim={recipe.model.condition_dim!r}"
-        )
     dataset = data_lib.make_dataset(
         recipe.data.name, start_batch=start_batch, **dataset_options(recipe)
     )
     video_shape = tuple(dataset.element_spec["video"].shape[1:])
-    dataset = dataset.map(lambda element: {"video": element["video"]})
-    return dataset, video_shape
+    if recipe.model.text_encoder is None:
+        dataset = dataset.map(lambda element: {"video": element["video"]})
+        return dataset, video_shape
+    return _with_caption_condition(recipe, dataset, cache_dir), video_shape
+
+
+def _with_caption_condition(recipe, dataset, cache_dir):
+    """Maps each element's caption to its embeddings, looked up in a table."""
+    import tensorflow as tf
+
+    from kvdm import data as data_lib
+    from kvdm.training.caption_cache import get_caption_cache
+
+    name = recipe.data.name
+    vocabulary = None
+    if "caption" in dataset.element_spec:
+        vocabulary = data_lib.caption_vocabulary(
+            name, **dataset_options(recipe)
+        )
+    if not vocabulary:
+        raise RecipeError(
+            "A text-conditioned model trains on captions, and this data set "
+            "has none (moving_digits, video folders with a captions.csv and "
+            "ucf101 have captions). Received: "
+            f"data.name={name!r}, model.text_encoder="
+            f"{recipe.model.text_encoder!r}"
+        )
+    cache = get_caption_cache(recipe.model.text_encoder, cache_dir)
+    table = tf.constant(cache.table(vocabulary))
+    lookup = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(vocabulary),
+            tf.range(len(vocabulary), dtype=tf.int64),
+        ),
+        default_value=-1,
+    )
+
+    def add_condition(element):
+        index = lookup.lookup(element["caption"])
+        check = tf.debugging.assert_non_negative(
+            index, message="A caption is missing from the caption table."
+        )
+        with tf.control_dependencies([check]):
+            condition = tf.gather(table, index)
+        return {"video": element["video"], "condition": condition}
+
+    return dataset.map(add_condition)
+
+
+def text_condition_dim(recipe):
+    """Width of the text condition of the recipe's model, or None."""
+    from kvdm.text import text_encoder_dim
+
+    if recipe.model.text_encoder is None:
+        return None
+    try:
+        return text_encoder_dim(recipe.model.text_encoder)
+    except ValueError as error:
+        raise RecipeError(f"Invalid `model.text_encoder`: {error}") from None
 
 
 def build_denoiser(recipe, out_channels):
@@ -94,6 +211,9 @@ def build_denoiser(recipe, out_channels):
 
     kwargs = recipe.model.unet_kwargs()
     kwargs["out_channels"] = out_channels
+    width = text_condition_dim(recipe)
+    if width is not None:
+        kwargs.setdefault("condition_dim", width)
     try:
         if recipe.model.preset is not None:
             unet = VideoUNet.from_preset(recipe.model.preset, **kwargs)
@@ -102,12 +222,19 @@ def build_denoiser(recipe, out_channels):
     except ValueError as error:
         raise RecipeError(f"Invalid `model` section: {error}") from None
     check_image_size(recipe.data.image_size, unet.channel_multipliers)
-    if unet.condition_dim is not None:
+    if width is None and unet.condition_dim is not None:
         raise RecipeError(
-            "Training text-conditioned models needs a text encoder, which "
-            "kvdm does not ship yet. Received: "
-            f"model.preset={recipe.model.preset!r}, "
+            "The network takes a condition but the recipe names no text "
+            "encoder; kvdm conditions on captions: set `model.text_encoder` "
+            "(e.g. minilm_l6, or bert_large for the paper's models). "
+            f"Received: model.preset={recipe.model.preset!r}, "
             f"condition_dim={unet.condition_dim}"
+        )
+    if width is not None and unet.condition_dim != width:
+        raise RecipeError(
+            f"`model.condition_dim` must equal the width of the text encoder "
+            f"{recipe.model.text_encoder!r} ({width}). "
+            f"Received: model.condition_dim={unet.condition_dim}"
         )
     return unet
 
@@ -132,6 +259,7 @@ def build_diffusion(recipe, out_channels):
         num_image_frames=diffusion.num_image_frames,
         condition_dropout=diffusion.condition_dropout,
         seed=recipe.train.seed,
+        text_encoder=recipe.model.text_encoder,
     )
 
 
@@ -181,4 +309,8 @@ def build_inference_model(recipe, video_shape):
     import numpy as np
 
     batch = {"video": np.zeros((1,) + tuple(video_shape), "float32")}
+    width = text_condition_dim(recipe)
+    if width is not None:
+        # The null condition, as a token sequence: builds the pooling.
+        batch["condition"] = np.zeros((1, 1, width), "float32")
     return build_training_model(recipe, video_shape, batch)

@@ -288,8 +288,10 @@ def save_checkpoint(output_dir, model, recipe, step, keep=3, extra=None):
         shutil.rmtree(tmp)
     os.makedirs(tmp)
     variables = model_state_variables(model)
+    # The variables themselves, not `v.value`: under `tf.distribute` the
+    # value of a scalar is a mirrored variable numpy cannot convert.
     arrays = {
-        f"v{i:05d}": keras.ops.convert_to_numpy(v.value)
+        f"v{i:05d}": keras.ops.convert_to_numpy(v)
         for i, v in enumerate(variables)
     }
     with open(os.path.join(tmp, "state.npz"), "wb") as f:

@@ -39,29 +39,95 @@ def make_sampler(sample_config, progress=True):
     return get_sampler(sample_config.sampler, **kwargs)
 
 
+def text_encoder_name(model, recipe=None):
+    """The text encoder of a model (its own record, else the recipe's)."""
+    name = getattr(model, "text_encoder", None)
+    if name is None and recipe is not None:
+        name = recipe.model.text_encoder
+    return name
+
+
+def prompt_condition(model, prompts, recipe=None, videos_per_prompt=1,
+                     truncate=False):
+    """The condition of a text-conditioned model for some prompts.
+
+    Args:
+        model: a text-conditioned `VideoDiffusion`.
+        prompts: list of str. Checked with `kvdm.text.check_prompts`.
+        recipe: `Recipe` or None. Names the encoder when the model does not.
+        videos_per_prompt: int. Rows per prompt (consecutive). Defaults to 1.
+        truncate: bool. Cut overlong prompts with a warning instead of
+            refusing them. Defaults to False.
+
+    Returns:
+        float32 tensor `(len(prompts) * videos_per_prompt, L, D)`.
+
+    Raises:
+        ValueError: the model is not text-conditioned, or a bad prompt.
+    """
+    from kvdm.text import check_prompts
+    from kvdm.text import load_text_encoder
+
+    name = text_encoder_name(model, recipe)
+    denoiser = getattr(model, "denoiser", None)
+    if name is None or getattr(denoiser, "condition_dim", None) is None:
+        raise ValueError(
+            "Prompts need a text-conditioned model (a recipe with "
+            "`model.text_encoder`); this one has no text encoder. "
+            f"Received: text_encoder={name!r}"
+        )
+    prompts = check_prompts(prompts, name, truncate=truncate)
+    encoder = load_text_encoder(name)
+    rows = [p for p in prompts for _ in range(videos_per_prompt)]
+    return encoder.condition(rows, truncate=truncate)
+
+
 def generate(model, recipe, video_shape, num_videos=None, num_frames=None,
-             seed=None, progress=True):
-    """Samples unconditional videos with the recipe's sampler.
+             seed=None, progress=True, prompts=None):
+    """Samples videos with the recipe's sampler, from prompts or not.
+
+    A text-conditioned model samples `num_videos` videos for each prompt
+    (`prompts`, else the recipe's `sample.prompts`), with the recipe's
+    classifier-free guidance weight; without prompts it samples
+    unconditionally (the null condition, so without guidance).
 
     Args:
         model: a `VideoDiffusion` (its current weights are used).
         recipe: `Recipe`; `recipe.sample` picks the sampler.
         video_shape: `(T, H, W, C)` of the training videos.
-        num_videos: int or None. Defaults to `sample.num_videos`.
+        num_videos: int or None. Videos (per prompt, with prompts).
+            Defaults to `sample.num_videos`.
         num_frames: int or None. Defaults to the recipe's sample frames.
         seed: int or None. Defaults to `sample.seed`.
         progress: bool. Show a progress bar.
+        prompts: list of str or None. Defaults to `sample.prompts`.
 
     Returns:
-        numpy float32 `(N, T, H, W, C)` in [-1, 1].
+        numpy float32 `(N, T, H, W, C)` in [-1, 1], prompt by prompt.
+
+    Example:
+
+    >>> loaded = kvdm.training.load_for_sampling("runs/moving_digits_text")
+    >>> videos = generate(loaded.model, loaded.recipe, loaded.video_shape,
+    ...                   prompts=["the digit 7 moves left"], num_videos=2)
     """
     config = recipe.sample
-    shape = (
-        num_videos or config.num_videos,
-        num_frames or recipe.num_sample_frames,
-    ) + tuple(video_shape[1:])
+    prompts = config.prompts if prompts is None else prompts
+    count = num_videos or config.num_videos
+    condition = None
+    if prompts is not None:
+        condition = prompt_condition(model, prompts, recipe,
+                                     videos_per_prompt=count)
+        count = int(condition.shape[0])
+    elif config.guidance_weight:
+        # Guidance needs a condition: unconditional samples go without.
+        config = config.replace(guidance_weight=0.0)
+    shape = (count, num_frames or recipe.num_sample_frames) + tuple(
+        video_shape[1:]
+    )
     sampler = make_sampler(config, progress=progress)
-    videos = sampler(model, shape, seed=config.seed if seed is None else seed)
+    videos = sampler(model, shape, condition=condition,
+                     seed=config.seed if seed is None else seed)
     return np.clip(keras.ops.convert_to_numpy(videos), -1.0, 1.0)
 
 
@@ -84,8 +150,12 @@ def export_ema_model(model, recipe, video_shape, path):
     from kvdm.training.ema import ema_weights
 
     export = model.__class__.from_config(model.get_config())
-    export({"video": np.zeros((1,) + tuple(video_shape), "float32")},
-           training=False)
+    batch = {"video": np.zeros((1,) + tuple(video_shape), "float32")}
+    width = getattr(model.denoiser, "condition_dim", None)
+    if width is not None and getattr(model, "text_encoder", None):
+        # The null condition, as a token sequence: builds the pooling.
+        batch["condition"] = np.zeros((1, 1, width), "float32")
+    export(batch, training=False)
     with ema_weights(model):
         for target, source in zip(export.weights, model.weights):
             target.assign(source.value)

@@ -206,9 +206,14 @@ def _check_same_run(recipe, saved):
         "data": None, "model": None, "diffusion": None,
         "train": ("seed", "batch_size", "backend", "mixed_precision"),
     }
+    # Rematerialization changes memory and time, not the weights: a run
+    # may resume with it switched (`train.distribution` is free too).
+    free = {("model", "remat")}
     new, old = recipe.to_dict(), saved.to_dict()
     for section, keys in fixed.items():
         for key in keys or new[section]:
+            if (section, key) in free:
+                continue
             if new[section][key] != old[section][key]:
                 raise RecipeError(
                     f"Cannot resume: `{section}.{key}` differs from the run "
@@ -225,6 +230,8 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
     `logs/train` (TensorBoard), `samples/step-N.gif` (EMA weights, every
     `train.sample_every` steps and at the end) and, once `train.steps` are
     done, `model.keras`: the `VideoDiffusion` with EMA weights, for sampling.
+    A text-conditioned recipe also writes `caption_embeddings.npz`, the
+    token embeddings of every distinct caption (`CaptionCache`).
 
     The run folder is locked (`run_lock.RunLock`) for the whole call, so a
     second `train` into it is refused before it reads any checkpoint.
@@ -247,9 +254,12 @@ def train(recipe, output_dir, resume=False, verbose="auto"):
             verifies.
     """
     builders.check_backend(recipe)
+    # Everything from the model's variables to the export lives on the
+    # devices `train.distribution` chooses.
+    devices = builders.distribution_scope(recipe)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
-    with run_lock.RunLock(output_dir):
+    with run_lock.RunLock(output_dir), devices:
         return _train_locked(recipe, output_dir, resume, verbose)
 
 
@@ -282,7 +292,9 @@ def _train_locked(recipe, output_dir, resume, verbose):
 
     keras.utils.set_random_seed(recipe.train.seed)
     builders.set_precision(recipe)
-    dataset, video_shape = builders.build_dataset(recipe, start_batch=step)
+    dataset, video_shape = builders.build_dataset(
+        recipe, start_batch=step, cache_dir=output_dir
+    )
     example = next(iter(dataset.take(1)))
     model = builders.build_training_model(recipe, video_shape, example)
     if step:

@@ -1,9 +1,11 @@
 """The one place where kvdm branches on the Keras backend.
 
 Everything else in kvdm is written with `keras.ops` and `keras.random`. The
-only operation Keras 3 does not expose portably is a gradient with respect to
-an input tensor (needed by reconstruction guidance, equations 7 and 8 of the
-paper), so it lives here with one branch per backend.
+operations Keras 3 does not expose portably live here, with one branch per
+backend: a gradient with respect to an input tensor (needed by
+reconstruction guidance, equations 7 and 8 of the paper), compilation, the
+global random state, the position of a replica in multi-device training, and
+rematerialization of a layer that draws random numbers.
 """
 
 import keras
@@ -133,3 +135,143 @@ def set_global_rng_state(state):
     import torch
 
     torch.set_rng_state(torch.from_numpy(np.asarray(state, dtype=np.uint8)))
+
+
+def replica_position():
+    """`(index, count)` of the replica running this code in data-parallel
+    training.
+
+    Under `tf.distribute` every replica runs the train step on its own slice
+    of the global batch: `index` is its position (a Python int or a scalar
+    tensor) and `count` the number of replicas. Elsewhere, JAX's
+    `keras.distribution` included, the code sees the whole batch: `(0, 1)`.
+    """
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            return (
+                context.replica_id_in_sync_group,
+                context.num_replicas_in_sync,
+            )
+    return 0, 1
+
+
+def per_example_draw(draw, shape):
+    """`draw(shape)`, random values with one row per example of a batch.
+
+    Under `tf.distribute` with several replicas, each of which sees
+    `shape[0]` examples of the global batch, every replica calls
+    `draw((shape[0] * replicas,) + shape[1:])` and keeps its own rows: the
+    values are those of the global batch on one device, and no two replicas
+    share them. Elsewhere this is `draw(shape)`.
+
+    Args:
+        draw: callable. `draw(shape)` returns a tensor of that shape, drawn
+            from one seed (a `keras.random` function).
+        shape: tuple. The shape for this replica's examples.
+
+    Returns:
+        A tensor of shape `shape`.
+    """
+    index, count = replica_position()
+    if count == 1:
+        return draw(shape)
+    shape = tuple(shape)
+    rows = draw((shape[0] * count,) + shape[1:])
+    rows = keras.ops.reshape(rows, (count, shape[0]) + shape[1:])
+    return keras.ops.take(rows, index, axis=0)
+
+
+def data_parallel_scope():
+    """Synchronous data-parallel training on every local device.
+
+    JAX: `keras.distribution.DataParallel` over `keras.distribution.
+    list_devices()`. TensorFlow: `tf.distribute.TPUStrategy` when a TPU is
+    attached, else `tf.distribute.MirroredStrategy` over the logical GPUs, or
+    the logical CPUs when there is no GPU. Create, compile and train the
+    model inside the scope.
+
+    Returns:
+        `(scope, num_devices)`: a context manager and the number of devices
+        (replicas) a global batch is split across.
+
+    Raises:
+        NotImplementedError: on PyTorch.
+    """
+    backend = backend_name()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        distribution = keras.distribution.DataParallel(devices=devices)
+        return distribution.scope(), len(devices)
+    if backend == "tensorflow":
+        import os
+
+        import tensorflow as tf
+
+        tpu = os.environ.get("TPU_NAME")
+        if tpu or tf.config.list_physical_devices("TPU"):
+            # A TPU VM's own chips, or the TPU named by `TPU_NAME`.
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu=tpu or "local"
+            )
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            strategy = tf.distribute.TPUStrategy(resolver)
+        else:
+            devices = tf.config.list_logical_devices("GPU")
+            devices = devices or tf.config.list_logical_devices("CPU")
+            strategy = tf.distribute.MirroredStrategy(
+                devices=[device.name for device in devices]
+            )
+        return strategy.scope(), strategy.num_replicas_in_sync
+    raise NotImplementedError(
+        f"kvdm has no data-parallel training on backend {backend!r}. "
+        "Supported backends: 'tensorflow', 'jax'."
+    )
+
+
+def rematerialized_call(layer, *inputs, **kwargs):
+    """Calls `layer(*inputs, **kwargs)`, recomputing it in the backward pass.
+
+    Only the inputs are kept for the backward pass; every activation inside
+    the layer is computed again from them when gradients are taken
+    (`keras.remat`: `tf.recompute_grad`, `jax.checkpoint` or
+    `torch.utils.checkpoint`). Gradients are those of the plain call.
+
+    The layer's non-trainable variables (the states of the seed generators
+    of its dropout) are set to their values before the call at the start of
+    the rematerialized function, and leave it as outputs assigned after the
+    call. The recomputation therefore draws exactly the random numbers
+    of the first pass, which wrapping the layer's `call` in `keras.remat` or
+    `keras.RematScope` does not ensure: TensorFlow and PyTorch would draw
+    again from the advanced state, and on JAX the state update would leave
+    the checkpointed function as a leaked tracer. Trainable variables are
+    read inside, as in a plain call, so mixed precision casts them as usual.
+
+    Args:
+        layer: a built `keras.layers.Layer`.
+        *inputs: tensors, the layer's positional arguments.
+        **kwargs: non-tensor keyword arguments of the layer (e.g.
+            `training`), passed unchanged.
+
+    Returns:
+        The layer's output, a tensor.
+    """
+    states = list(layer.non_trainable_variables)
+    # Copies: the values before the call, not views of the variables that
+    # the call changes. They stay out of the function's arguments, which
+    # TensorFlow would watch for gradients (integers cannot have one).
+    before = [keras.ops.copy(variable.value) for variable in states]
+
+    def forward(*arguments):
+        for variable, value in zip(states, before):
+            variable.assign(value)
+        outputs = layer(*arguments, **kwargs)
+        return (outputs, *[keras.ops.copy(v.value) for v in states])
+
+    results = keras.remat(forward)(*inputs)
+    for variable, value in zip(states, results[1:]):
+        variable.assign(value)
+    return results[0]
