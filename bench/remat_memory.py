@@ -131,9 +131,10 @@ def main():
                   f"{above:9.0f}  {losses}", flush=True)
         if len(rows) == 2:
             plain, remat = rows[0], rows[1]
-            print(f"{backend}: peak x{remat['peak_mib'] / plain['peak_mib']:.2f}"
-                  f", time x{remat['step_s'] / plain['step_s']:.2f} with "
-                  "remat")
+            peak = remat["peak_mib"] / plain["peak_mib"]
+            time_ratio = remat["step_s"] / plain["step_s"]
+            print(f"{backend}: peak x{peak:.2f}, time x{time_ratio:.2f} "
+                  "with remat")
 
 
 if __name__ == "__main__":

@@ -247,8 +247,11 @@ def rematerialized_call(layer, *inputs, **kwargs):
     of the first pass, which wrapping the layer's `call` in `keras.remat` or
     `keras.RematScope` does not ensure: TensorFlow and PyTorch would draw
     again from the advanced state, and on JAX the state update would leave
-    the checkpointed function as a leaked tracer. Trainable variables are
-    read inside, as in a plain call, so mixed precision casts them as usual.
+    the checkpointed function as a leaked tracer. (On PyTorch, a dropout
+    without a seed draws from torch's global generator, whose state
+    `torch.utils.checkpoint` restores for the recomputation.) Trainable
+    variables are read inside, as in a plain call, so mixed precision casts
+    them as usual.
 
     Args:
         layer: a built `keras.layers.Layer`.
