@@ -94,20 +94,8 @@ def _load_flax_weights(network, path):
             f"Expected a Flax variable tree with 'params' and 'batch_stats'. Received: keys={sorted(tree)}"
         )
 
-    def node(root, keys, what):
-        for key in keys:
-            if not isinstance(root, dict) or key not in root:
-                raise weight_files.WeightFileError(f"The weight file lacks {what}. Received: path={'/'.join(keys)}")
-            root = root[key]
-        return root
-
-    def assign(variable, value, name):
-        value = np.asarray(value, dtype="float32")
-        if tuple(variable.shape) != value.shape:
-            raise weight_files.WeightFileError(
-                f"Shape mismatch for {name}: the network has {tuple(variable.shape)}. Received: shape={value.shape}"
-            )
-        variable.assign(value)
+    node = weight_files.tree_node
+    assign = weight_files.assign_checked
 
     used = 0
     for layer in network.layers:

@@ -129,20 +129,9 @@ def _load_torchscript_weights(network, path):
         raise weight_files.WeightFileError(f"Expected the module tree net.layers. Received: path={path}") from None
 
     def node(keys):
-        root = layers
-        for key in keys:
-            if not isinstance(root, dict) or key not in root:
-                raise weight_files.WeightFileError(f"The weight file lacks a layer. Received: path={'/'.join(keys)}")
-            root = root[key]
-        return root
+        return weight_files.tree_node(layers, keys, "a layer")
 
-    def assign(variable, value, name):
-        value = np.asarray(value, dtype="float32")
-        if tuple(variable.shape) != value.shape:
-            raise weight_files.WeightFileError(
-                f"Shape mismatch for {name}: the network has {tuple(variable.shape)}. Received: shape={value.shape}"
-            )
-        variable.assign(value)
+    assign = weight_files.assign_checked
 
     used = 0
     for layer in network.layers:

@@ -253,3 +253,22 @@ def load_torchscript_tree(path):
     if not isinstance(root, _ScriptObject):
         raise WeightFileError(f"Expected a TorchScript module. Received: type={type(root).__name__}")
     return _script_tree(root)
+
+
+def tree_node(root, keys, what):
+    """The entry at `keys` of a nested dict of weights, or a clear error."""
+    for key in keys:
+        if not isinstance(root, dict) or key not in root:
+            raise WeightFileError(f"The weight file lacks {what}. Received: path={'/'.join(keys)}")
+        root = root[key]
+    return root
+
+
+def assign_checked(variable, value, name):
+    """Assigns `value` (as float32) to `variable` after checking its shape."""
+    value = np.asarray(value, dtype="float32")
+    if tuple(variable.shape) != value.shape:
+        raise WeightFileError(
+            f"Shape mismatch for {name}: the network has {tuple(variable.shape)}. Received: shape={value.shape}"
+        )
+    variable.assign(value)
