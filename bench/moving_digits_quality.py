@@ -7,7 +7,9 @@ Each SOURCE is a run folder, a `.keras` file or a preset name (default: the
 README main job's `runs/moving_digits`). Prints, for real test videos (the ceiling), frames
 shuffled across real videos (the floor) and every source, the figures of
 `kvdm.metrics.DigitEvaluator`, with the source's training steps, minutes and
-seconds per step. `--conditional` adds, for each source, how well the digit of
+seconds per step, and the frame coupling of its network at log-SNR -4 and 0
+(`kvdm.metrics.frame_coupling`: how much the other frames' estimates move
+when frame 0 of the noisy input does). `--conditional` adds, for each source, how well the digit of
 a real test video is kept by `predict` (2 known frames), `extend` (8 -> 32
 frames) and `upsample` (16x16 -> 32x32): the share of generated frames that
 the classifier gives the input's label.
@@ -22,7 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-_FIGURES = ("one_label_share", "majority_share", "confidence", "centroid_jump", "centroid_jerk", "frechet_distance")
+_FIGURES = ("one_label_share", "majority_share", "confidence", "centroid_jump", "centroid_jerk", "frechet_distance",
+            "coupling_-4", "coupling_0")
+# Log-SNRs of the frame-coupling probe: where a video's digit is decided,
+# and where frames are nearly clean.
+_PROBE_LOGSNRS = (-4.0, 0.0)
 
 
 def _real_videos(num_videos, num_frames, seed):
@@ -107,6 +113,7 @@ def main():
     sources = args.sources or ["runs/moving_digits"]
 
     from kvdm.metrics import DigitEvaluator
+    from kvdm.metrics import frame_coupling
     from kvdm.metrics import shuffle_frames
     from kvdm.training import generate
     from kvdm.training import load_for_sampling
@@ -138,6 +145,10 @@ def main():
         steps, minutes, per_step = _training_figures(loaded)
         row = {"source": source, "steps": steps, "train_minutes": minutes, "step_seconds": per_step,
                "sampling_seconds": seconds, **evaluator.evaluate(videos, reference)}
+        for logsnr in _PROBE_LOGSNRS:
+            # Mean response of frames 1.. to a change of frame 0 (0: frames
+            # denoised independently).
+            row[f"coupling_{logsnr:g}"] = float(frame_coupling(loaded.model, held_out[:16], logsnr).mean())
         rows.append(row)
 
     _print_table(rows)

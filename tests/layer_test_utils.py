@@ -274,3 +274,14 @@ def run_layer_test(
             "mixed precision output has NaN or inf"
         )
     return eager
+
+
+def randomize_weights(model, scale=0.2, seed=0):
+    """Sets every weight to `scale * N(0, 1)`.
+
+    Zero-initialised output layers make a new block the identity; random
+    weights let a test see how inputs reach outputs.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        weight.assign(scale * rng.normal(size=weight.shape).astype("float32"))

@@ -101,6 +101,6 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="divisible"):
         ResBlock(12, groups=8).build((1, 2, 4, 4, 12), (1, 4))
     with pytest.raises(ValueError, match="embedding_shape"):
-        ResBlock(8, groups=4).build((1, 2, 4, 4, 8), (1, 2, 4))
+        ResBlock(8, groups=4).build((1, 2, 4, 4, 8), (1, 2, 3, 4))
     with pytest.raises(ValueError, match="inputs_shape"):
         ResBlock(8, groups=4).build((1, 4, 4, 8), (1, 4))

@@ -15,10 +15,14 @@ RECIPE = {
     # The tiny preset without its downsampling level and without XLA:
     # quicker to build and to trace, and any frame size fits. Dropout and a
     # high learning rate make a wrong batch, seed or optimizer state show in
-    # the weights (test_checkpoint_integrity.py compares resumed runs).
+    # the weights (test_checkpoint_integrity.py compares resumed runs). The
+    # video context block puts its per-frame embeddings on every path that
+    # reads the run (samplers, conditional tasks, resume).
     "model": {"preset": "tiny", "dropout": 0.1, "channel_multipliers": [1],
-              "attention_resolutions": [16], "num_mlp_layers": 1},
-    "diffusion": {"num_image_frames": 1},
+              "attention_resolutions": [16], "num_mlp_layers": 1,
+              "video_context": True},
+    # Noise shared between video frames reaches training and every sampler.
+    "diffusion": {"num_image_frames": 1, "noise_correlation": 0.5},
     "train": {"steps": STEPS, "batch_size": 2, "checkpoint_every": 2,
               "sample_every": 0, "log_every": 2, "ema_decay": 0.9,
               "learning_rate": 1.0e-2, "keep_checkpoints": 2,

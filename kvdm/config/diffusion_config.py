@@ -30,6 +30,9 @@ class DiffusionConfig(Section):
             video for joint image-video training. Defaults to 0.
         condition_dropout: float. Probability of dropping the condition
             (classifier-free guidance training), in [0, 1). Defaults to 0.
+        noise_correlation: float. Correlation between the frames of a
+            video's noise, in training and sampling, in [0, 1). Defaults to
+            0 (independent noise, the paper's).
     """
 
     section = "diffusion"
@@ -49,6 +52,10 @@ class DiffusionConfig(Section):
     )
     condition_dropout: float = setting(
         0.0, "condition dropout probability", minimum=0.0,
+        exclusive_maximum=1.0,
+    )
+    noise_correlation: float = setting(
+        0.0, "correlation of the noise between frames", minimum=0.0,
         exclusive_maximum=1.0,
     )
 

@@ -39,6 +39,11 @@ class ModelConfig(Section):
         space_time_attention_resolutions: list of int or None. Spatial sizes
             where one space-time attention block replaces the spatial and
             temporal pair.
+        temporal_shift: float or None. Share of channels each residual
+            block shifts by one frame before its first convolution (None:
+            0, the paper's frame-by-frame blocks).
+        video_context: bool or None. A `VideoContext` block in the middle
+            gives every frame a summary of the whole video (None: off).
         remat: bool or None. Recompute the activations of residual and
             attention blocks in the backward pass, trading about one more
             forward pass per step for a lower peak memory (None: off).
@@ -86,6 +91,13 @@ class ModelConfig(Section):
     )
     space_time_attention_resolutions: tuple[int, ...] | None = setting(
         None, "spatial sizes with space-time attention", minimum=1
+    )
+    temporal_shift: float | None = setting(
+        None, "share of channels shifted by one frame", minimum=0.0,
+        maximum=1.0,
+    )
+    video_context: bool | None = setting(
+        None, "per-video summary added to the block embeddings"
     )
     remat: bool | None = setting(
         None, "recompute block activations in the backward pass"

@@ -6,6 +6,8 @@ from keras import ops
 from kvdm.diffusion.losses import get_loss_weighting
 from kvdm.diffusion.losses import loss_weight
 from kvdm.diffusion.losses import weighted_mse
+from kvdm.diffusion.noise import check_noise_correlation
+from kvdm.diffusion.noise import frame_correlated_normal
 from kvdm.diffusion.parameterization import check_prediction_type
 from kvdm.diffusion.parameterization import diffuse
 from kvdm.diffusion.parameterization import expand_to
@@ -68,6 +70,13 @@ class VideoDiffusion(keras.Model):
             training, for classifier-free guidance. Defaults to 0.
         seed: int or None. Seed of the training noise draws; evaluation
             draws use fixed seeds derived from it. Defaults to None.
+        noise_correlation: float in `[0, 1)`. Correlation between the
+            frames of a video's noise (`kvdm.diffusion.noise.
+            frame_correlated_normal`), in training and, through this
+            attribute, in every sampler. A beyond-the-paper option: frames
+            that start from similar noise settle on the same content even
+            when the network couples them weakly. Defaults to 0 (the
+            paper's independent noise).
         text_encoder: str or None. For a text-conditioned model, the
             `kvdm.text.TextEncoder` preset name (or folder) whose token
             embeddings are its condition. Only recorded, so that a saved
@@ -112,6 +121,7 @@ class VideoDiffusion(keras.Model):
         condition_dropout=0.0,
         seed=None,
         text_encoder=None,
+        noise_correlation=0.0,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -141,6 +151,7 @@ class VideoDiffusion(keras.Model):
         self.condition_dropout = float(condition_dropout)
         self.seed = seed
         self.text_encoder = text_encoder
+        self.noise_correlation = check_noise_correlation(noise_correlation)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ------------------------------------------------------------------ utils
@@ -239,11 +250,16 @@ class VideoDiffusion(keras.Model):
             (batch,),
         )
         logsnr = self.schedule(t)
-        eps = backend_utils.per_example_draw(
-            lambda shape: keras.random.normal(
-                shape, dtype="float32", seed=eps_seed
-            ),
+        eps = frame_correlated_normal(
             ops.shape(x),
+            self.noise_correlation,
+            num_image_frames=self.num_image_frames,
+            draw=lambda size: backend_utils.per_example_draw(
+                lambda shape: keras.random.normal(
+                    shape, dtype="float32", seed=eps_seed
+                ),
+                size,
+            ),
         )
         z_t = diffuse(x, eps, logsnr)  # equation 1
         prediction = self.denoiser(
@@ -365,6 +381,7 @@ class VideoDiffusion(keras.Model):
                 "condition_dropout": self.condition_dropout,
                 "seed": self.seed,
                 "text_encoder": self.text_encoder,
+                "noise_correlation": self.noise_correlation,
             }
         )
         return config

@@ -10,3 +10,5 @@ from kvdm.layers.spatial_downsample import SpatialDownsample
 from kvdm.layers.spatial_upsample import SpatialUpsample
 from kvdm.layers.logsnr_embedding import LogSNREmbedding
 from kvdm.layers.condition_embedding import ConditionEmbedding
+from kvdm.layers.video_context import VideoContext
+from kvdm.layers.temporal_shift import temporal_shift

@@ -6,6 +6,7 @@ from keras import ops
 from kvdm.layers.attention_ops import resolve_groups
 from kvdm.layers.frame_group_norm import FrameGroupNormalization
 from kvdm.layers.space_only_conv3d import SpaceOnlyConv3D
+from kvdm.layers.temporal_shift import temporal_shift
 from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
@@ -29,8 +30,9 @@ class ResBlock(keras.layers.Layer):
 
     Group normalization statistics are computed per frame
     (`FrameGroupNormalization`), so the block processes frames fully
-    independently: this is what lets image frames be appended to a video for
-    joint training.
+    independently (unless `temporal_shift` is set, and then image frames
+    still stay apart): this is what lets image frames be appended to a video
+    for joint training.
 
     Args:
         filters: int. Number of output channels.
@@ -50,13 +52,23 @@ class ResBlock(keras.layers.Layer):
         zero_init_output: bool. Whether the last convolution starts at zero,
             so that the block starts as the identity (or the skip
             projection). Defaults to `True`.
+        temporal_shift: float. Share of the channels moved one frame forward
+            or back (half each way) before the first convolution
+            (`kvdm.layers.temporal_shift`), so that the block mixes
+            neighbouring frames at offsets of up to a pixel. `0` keeps the
+            paper's frame-by-frame block. Defaults to `0.0`.
         seed: int or None. Seed of the dropout. Defaults to `None`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         inputs: tensor of shape `(batch, frames, height, width, channels)`.
-        embedding: tensor of shape `(batch, embedding_dim)`.
+        embedding: tensor of shape `(batch, embedding_dim)`, the same for
+            every frame, or `(batch, frames, embedding_dim)`, one per frame
+            (as `VideoContext` makes).
         training: bool. Whether dropout is active.
+        num_image_frames: python int. Independent image frames at the end
+            of the frame axis, which the temporal shift leaves alone.
+            Defaults to `0`.
 
     Returns:
         Tensor of shape `(batch, frames, height, width, filters)`.
@@ -86,11 +98,16 @@ class ResBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         zero_init_output=True,
         seed=None,
+        temporal_shift=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validation.positive_int(filters, "filters")
         validation.fraction(dropout, "dropout")
+        temporal_shift = validation.fraction(
+            temporal_shift, "temporal_shift", include_one=True
+        )
+        self.temporal_shift = float(temporal_shift)
         validation.positive_int(groups, "groups")
         self.filters = filters
         self.dropout = float(dropout)
@@ -108,10 +125,10 @@ class ResBlock(keras.layers.Layer):
                 "(batch, frames, height, width, channels). "
                 f"Received: inputs_shape={inputs_shape}"
             )
-        if len(embedding_shape) != 2 or embedding_shape[-1] is None:
+        if len(embedding_shape) not in (2, 3) or embedding_shape[-1] is None:
             raise ValueError(
                 "ResBlock expects an embedding of shape "
-                "(batch, embedding_dim). "
+                "(batch, embedding_dim) or (batch, frames, embedding_dim). "
                 f"Received: embedding_shape={embedding_shape}"
             )
         channels = inputs_shape[-1]
@@ -179,16 +196,25 @@ class ResBlock(keras.layers.Layer):
         else:
             self.skip_projection = None
 
-    def call(self, inputs, embedding, training=None):
+    def call(self, inputs, embedding, training=None, num_image_frames=0):
         hidden = self.norm_1(inputs)
         hidden = ops.silu(hidden)
+        if self.temporal_shift > 0.0:
+            hidden = temporal_shift(
+                hidden, self.temporal_shift, num_image_frames=num_image_frames
+            )
         hidden = self.conv_1(hidden)
 
         embedding = self.embedding_projection(ops.silu(embedding))
         embedding = ops.cast(embedding, hidden.dtype)
-        # (batch, units) -> (batch, 1, 1, 1, units): the same vector for every
-        # frame and position.
-        embedding = embedding[:, None, None, None, :]
+        if len(embedding.shape) == 2:
+            # (batch, units) -> (batch, 1, 1, 1, units): the same vector for
+            # every frame and position.
+            embedding = embedding[:, None, None, None, :]
+        else:
+            # (batch, frames, units) -> (batch, frames, 1, 1, units): one
+            # vector per frame, the same at every position.
+            embedding = embedding[:, :, None, None, :]
         if self.use_scale_shift_norm:
             scale, shift = ops.split(embedding, 2, axis=-1)
             hidden = self.norm_2(hidden) * (1.0 + scale) + shift
@@ -237,6 +263,7 @@ class ResBlock(keras.layers.Layer):
                 ),
                 "zero_init_output": self.zero_init_output,
                 "seed": self.seed,
+                "temporal_shift": self.temporal_shift,
             }
         )
         return config

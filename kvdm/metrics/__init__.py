@@ -17,6 +17,7 @@ _MODULES = {
     "video_fid": "feature_distances",
     "video_inception_features": "feature_distances",
     "frechet_distance": "frechet",
+    "frame_coupling": "coupling",
     "I3D": "i3d",
     "psnr": "image_quality",
     "psnr_per_image": "image_quality",

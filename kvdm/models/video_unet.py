@@ -18,6 +18,7 @@ from kvdm.layers.spatial_attention import SpatialAttention
 from kvdm.layers.spatial_downsample import SpatialDownsample
 from kvdm.layers.spatial_upsample import SpatialUpsample
 from kvdm.layers.temporal_attention import TemporalAttention
+from kvdm.layers.video_context import VideoContext
 from kvdm.models.video_unet_presets import VIDEO_UNET_PRESETS
 from kvdm.utils import backend_utils
 from kvdm.utils import validation
@@ -45,11 +46,16 @@ class VideoUNet(keras.Model):
     model is built) is in `attention_resolutions`, and always in the middle
     block, so frames always interact at the lowest resolution.
 
-    Only temporal attention mixes frames: convolutions and group
+    Only temporal attention mixes frames (and, beyond the paper, the
+    optional temporal shift and video context): convolutions and group
     normalizations act on each frame separately. With `num_image_frames = n`
     the last `n` frames are independent images (joint image-video training,
     section 4.3.1): each is processed exactly as a one-frame video, and the
     video frames do not see them. The model runs on any number of frames.
+
+    To try another block, subclass `VideoUNet` and override
+    `make_res_block`, `make_spatial_attention`, `make_temporal_attention` or
+    `make_space_time_attention`: `build` creates every block through them.
 
     Args:
         out_channels: int or None. Output channels; `None` uses the input
@@ -93,6 +99,23 @@ class VideoUNet(keras.Model):
             pair, the middle block included when its size is listed. A
             beyond-the-paper option for low resolutions: it lets a moving
             object be matched to itself across frames. Defaults to `[]`.
+        temporal_shift: float. Share of the channels that every residual
+            block moves one frame forward or back before its first
+            convolution (`kvdm.layers.temporal_shift`, half each way), so
+            its space-only convolution mixes neighbouring frames at offsets
+            of up to a pixel, like a 3x3x3 convolution at no extra cost: a
+            beyond-the-paper option that lets the network follow a moving
+            object at full resolution, where temporal attention (one
+            position across frames) cannot. `0` is the paper's network.
+            Defaults to `0.0`.
+        video_context: bool. Whether a `VideoContext` block in the middle
+            pools the features over space and over the video's frames and
+            adds the result to the embedding of the residual blocks after
+            it (the middle's second block and the whole upsampling pass), so
+            every frame sees a summary of the whole video. A beyond-the-paper
+            option: it carries what stays the same across frames (an
+            object's identity) to every frame however far the object moved.
+            Defaults to `False`.
         remat: bool. Whether to rematerialize every residual block and
             attention block: only their inputs are kept for the backward
             pass, and their activations are computed again from them when
@@ -153,6 +176,8 @@ class VideoUNet(keras.Model):
         pooling_heads=8,
         temporal_attention_resolutions=None,
         space_time_attention_resolutions=(),
+        temporal_shift=0.0,
+        video_context=False,
         remat=False,
         **kwargs,
     ):
@@ -186,6 +211,14 @@ class VideoUNet(keras.Model):
         validation.positive_int(condition_dim, "condition_dim", allow_none=True)
         validation.positive_int(groups, "groups")
         validation.positive_int(pooling_heads, "pooling_heads")
+        temporal_shift = validation.fraction(
+            temporal_shift, "temporal_shift", include_one=True
+        )
+        if not isinstance(video_context, bool):
+            raise ValueError(
+                "`video_context` must be True or False. "
+                f"Received: video_context={video_context!r}"
+            )
         if not isinstance(remat, bool):
             raise ValueError(
                 f"`remat` must be True or False. Received: remat={remat!r}"
@@ -208,6 +241,8 @@ class VideoUNet(keras.Model):
             space_time_attention_resolutions,
             "space_time_attention_resolutions",
         )
+        self.temporal_shift = float(temporal_shift)
+        self.video_context = video_context
         self.remat = remat
         self._embedding_dim = embedding_dim or 4 * base_channels
 
@@ -233,16 +268,73 @@ class VideoUNet(keras.Model):
                     f"Received: {name}={tuple(video_shape)}"
                 )
 
-    # Sublayer factories: one place for the arguments shared by all blocks.
-    def _res_block(self, filters, name):
+    # Sublayer factories: one place for the arguments shared by all blocks,
+    # and the hooks a subclass overrides to try other blocks.
+    def make_res_block(self, filters, name):
+        """Creates one residual block; `build` calls it for every block.
+
+        Override it in a subclass to try another residual block: the
+        result must be a `kvdm.layers.ResBlock` (or a subclass), built as
+        `block.build(inputs_shape, embedding_shape)` and called as
+        `block(hidden, embedding, training=training, num_image_frames=n)`.
+        Keep `name`, so that
+        the weights of a saved model find their layers again.
+
+        Args:
+            filters: int. Output channels of the block.
+            name: str. The block's layer name.
+
+        Returns:
+            A `ResBlock`.
+        """
         return ResBlock(
             filters,
             dropout=self.dropout,
             groups=self.groups,
             use_scale_shift_norm=self.use_scale_shift_norm,
+            temporal_shift=self.temporal_shift,
             dtype=self.dtype_policy,
             name=name,
         )
+
+    def make_spatial_attention(self, name, **kwargs):
+        """Creates one spatial attention block (a hook, as `make_res_block`).
+
+        Args:
+            name: str. The block's layer name.
+            **kwargs: the shared arguments (`head_dim`, `groups`, `dtype`).
+
+        Returns:
+            A `kvdm.layers.SpatialAttention` (or a subclass), called as
+            `block(hidden)`.
+        """
+        return SpatialAttention(name=name, **kwargs)
+
+    def make_temporal_attention(self, name, **kwargs):
+        """Creates one temporal attention block (a hook, as `make_res_block`).
+
+        Args:
+            name: str. The block's layer name.
+            **kwargs: the shared arguments (`head_dim`, `groups`, `dtype`).
+
+        Returns:
+            A `kvdm.layers.TemporalAttention` (or a subclass), called as
+            `block(hidden, num_image_frames=n)`.
+        """
+        return TemporalAttention(name=name, **kwargs)
+
+    def make_space_time_attention(self, name, **kwargs):
+        """Creates one space-time attention block (a hook, as `make_res_block`).
+
+        Args:
+            name: str. The block's layer name.
+            **kwargs: the shared arguments (`head_dim`, `groups`, `dtype`).
+
+        Returns:
+            A `kvdm.layers.SpaceTimeAttention` (or a subclass), called as
+            `block(hidden)`.
+        """
+        return SpaceTimeAttention(name=name, **kwargs)
 
     def _attention(self, prefix, size, middle=False):
         """The attention blocks of a stage at feature-map height `size`.
@@ -257,7 +349,7 @@ class VideoUNet(keras.Model):
         )
         if size is not None and size in self.space_time_attention_resolutions:
             return [
-                SpaceTimeAttention(
+                self.make_space_time_attention(
                     name=f"{prefix}_space_time_attention", **common
                 )
             ]
@@ -267,11 +359,13 @@ class VideoUNet(keras.Model):
         layers = []
         if middle or size in self.attention_resolutions:
             layers.append(
-                SpatialAttention(name=f"{prefix}_spatial_attention", **common)
+                self.make_spatial_attention(
+                    name=f"{prefix}_spatial_attention", **common
+                )
             )
         if middle or size in temporal_resolutions:
             layers.append(
-                TemporalAttention(
+                self.make_temporal_attention(
                     name=f"{prefix}_temporal_attention", **common
                 )
             )
@@ -356,7 +450,7 @@ class VideoUNet(keras.Model):
             for index in range(self.num_res_blocks):
                 prefix = f"down_{level}_{index}"
                 shape = spatial_shape(level, channels)
-                block = self._res_block(
+                block = self.make_res_block(
                     self.base_channels * multiplier, f"{prefix}_res_block"
                 )
                 block.build(shape, embedding_shape)
@@ -377,18 +471,29 @@ class VideoUNet(keras.Model):
 
         # Middle: residual block, attention, residual block.
         shape = spatial_shape(last_level, channels)
-        self.middle_layers = [self._res_block(channels, "middle_res_block_0")]
+        self.middle_layers = [
+            self.make_res_block(channels, "middle_res_block_0")
+        ]
         self.middle_layers.extend(
             self._attention("middle", level_size(last_level), middle=True)
         )
         self.middle_layers.append(
-            self._res_block(channels, "middle_res_block_1")
+            self.make_res_block(channels, "middle_res_block_1")
         )
         for layer in self.middle_layers:
             if isinstance(layer, ResBlock):
                 layer.build(shape, embedding_shape)
             else:
                 layer.build(shape)
+        self.video_context_block = None
+        if self.video_context:
+            self.video_context_block = VideoContext(
+                self._embedding_dim,
+                num_mlp_layers=self.num_mlp_layers,
+                dtype=self.dtype_policy,
+                name="video_context",
+            )
+            self.video_context_block.build(shape)
 
         # Upsampling pass with concatenation skips.
         self.up_layers = []
@@ -397,7 +502,7 @@ class VideoUNet(keras.Model):
             for index in range(self.num_res_blocks + 1):
                 prefix = f"up_{level}_{index}"
                 shape = spatial_shape(level, channels + skip_channels.pop())
-                block = self._res_block(
+                block = self.make_res_block(
                     self.base_channels * multiplier, f"{prefix}_res_block"
                 )
                 block.build(shape, embedding_shape)
@@ -459,7 +564,12 @@ class VideoUNet(keras.Model):
         ):
             call = functools.partial(backend_utils.rematerialized_call, layer)
         if isinstance(layer, ResBlock):
-            return call(hidden, embedding, training=training)
+            return call(
+                hidden,
+                embedding,
+                training=training,
+                num_image_frames=num_image_frames,
+            )
         if isinstance(layer, TemporalAttention):
             return call(hidden, num_image_frames=num_image_frames)
         return call(hidden)
@@ -503,7 +613,18 @@ class VideoUNet(keras.Model):
             ):
                 skips.append(hidden)
 
-        for layer in self.middle_layers:
+        last = len(self.middle_layers) - 1
+        for position, layer in enumerate(self.middle_layers):
+            if position == last and self.video_context_block is not None:
+                # (batch, frames, E): the log-SNR and condition embedding
+                # plus the video's summary, for every block from here on.
+                context = self.video_context_block(
+                    hidden, num_image_frames=num_image_frames
+                )
+                embedding = ops.add(
+                    ops.cast(embedding, "float32")[:, None, :],
+                    ops.cast(context, "float32"),
+                )
             hidden = self._apply(
                 layer, hidden, embedding, num_image_frames, training
             )
@@ -553,6 +674,8 @@ class VideoUNet(keras.Model):
                 "space_time_attention_resolutions": list(
                     self.space_time_attention_resolutions
                 ),
+                "temporal_shift": self.temporal_shift,
+                "video_context": self.video_context,
                 "remat": self.remat,
             }
         )

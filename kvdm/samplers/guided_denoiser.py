@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
+from kvdm.diffusion.noise import frame_correlated_normal
 from kvdm.diffusion.parameterization import check_prediction_type
 from kvdm.diffusion.parameterization import expand_to
 from kvdm.diffusion.parameterization import to_x_eps
@@ -95,6 +96,8 @@ class GuidedDenoiser:
         downsample: str or callable. Downsampling for low-resolution
             targets. Defaults to "average".
         clip_denoised: bool. Clip `x_hat` to [-1, 1]. Defaults to False.
+        noise_correlation: float. Correlation between the frames of the
+            noise `normal` draws (`kvdm.diffusion.noise`). Defaults to 0.0.
     """
 
     def __init__(
@@ -108,8 +111,10 @@ class GuidedDenoiser:
         reconstruction_weight=1.0,
         downsample="average",
         clip_denoised=False,
+        noise_correlation=0.0,
     ):
         self.fn = fn
+        self.noise_correlation = noise_correlation
         self.prediction_type = prediction_type
         self.condition = inputs.get("condition")
         self.context = inputs.get("context")
@@ -161,8 +166,10 @@ class GuidedDenoiser:
         return x_hat, eps_hat
 
     def normal(self, like):
-        return keras.random.normal(
-            tuple(like.shape), dtype="float32", seed=self.noise_generator
+        return frame_correlated_normal(
+            tuple(like.shape),
+            self.noise_correlation,
+            seed=self.noise_generator,
         )
 
     def after_step(self, z_s, z_t, logsnr_t, logsnr_s):

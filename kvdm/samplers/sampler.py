@@ -20,6 +20,8 @@ import keras
 from keras import ops
 from tqdm.auto import tqdm
 
+from kvdm.diffusion.noise import frame_correlated_normal
+from kvdm.diffusion.noise import noise_correlation_of
 from kvdm.diffusion.schedules import get_schedule
 from kvdm.samplers import conditioning as conditioning_lib
 from kvdm.samplers import guidance as guidance_lib
@@ -139,7 +141,8 @@ class Sampler:
         t = 1.0 - ops.cast(step, "float32") / float(self.num_steps)
         return ops.ones((batch,), "float32") * schedule(t)
 
-    def _guided(self, fn, prediction_type, inputs, noise_generator):
+    def _guided(self, fn, prediction_type, inputs, noise_generator,
+                noise_correlation=0.0):
         return GuidedDenoiser(
             fn,
             prediction_type,
@@ -150,9 +153,11 @@ class Sampler:
             reconstruction_weight=self.reconstruction_weight,
             downsample=self.downsample,
             clip_denoised=self.clip_denoised,
+            noise_correlation=noise_correlation,
         )
 
-    def _build(self, fn, prediction_type, schedule, layer, batch):
+    def _build(self, fn, prediction_type, schedule, layer, batch,
+               noise_correlation=0.0):
         variables = list(layer.variables) if layer is not None else []
         if self._noise_generator is None:
             self._noise_generator = keras.random.SeedGenerator(0)
@@ -166,7 +171,10 @@ class Sampler:
             def body(i, carry):
                 z_t, state = carry
                 with keras.StatelessScope(state_mapping=mapping(values, state)) as scope:
-                    model = self._guided(fn, prediction_type, inputs, noise_generator)
+                    model = self._guided(
+                        fn, prediction_type, inputs, noise_generator,
+                        noise_correlation,
+                    )
                     logsnr_t = self._logsnr(schedule, i, batch)
                     logsnr_s = self._logsnr(schedule, i + 1, batch)
                     z_s = ops.cast(self.step(z_t, logsnr_t, logsnr_s, model), "float32")
@@ -177,7 +185,10 @@ class Sampler:
 
         def run_final(values, seed_state, z, inputs):
             with keras.StatelessScope(state_mapping=mapping(values, seed_state)):
-                model = self._guided(fn, prediction_type, inputs, noise_generator)
+                model = self._guided(
+                    fn, prediction_type, inputs, noise_generator,
+                    noise_correlation,
+                )
                 logsnr = self._logsnr(schedule, self.num_steps - 1, batch)
                 return model.denoise_final(z, logsnr)
 
@@ -216,6 +227,8 @@ class Sampler:
             guidance_weight=self.guidance_weight,
         )
         batch = shape[0]
+        # A model trained on noise shared across frames is sampled from it.
+        noise_correlation = noise_correlation_of(denoiser)
 
         key = (
             denoiser_key(fn),
@@ -224,6 +237,7 @@ class Sampler:
             self.num_steps,
             batch,
             tuple(sorted(inputs)),
+            noise_correlation,
         )
         if key not in self._compiled:
             if layer is not None:
@@ -234,14 +248,17 @@ class Sampler:
                     None if "condition" not in inputs else inputs["condition"][:1],
                 )
             self._compiled[key] = (fn,) + self._build(
-                fn, prediction_type, schedule, layer, batch
+                fn, prediction_type, schedule, layer, batch,
+                noise_correlation,
             )
         _, variables, run_chunk, run_final = self._compiled[key]
 
         if seed is None:
             seed = self._python_random.randrange(2**31 - 1)
         generator = keras.random.SeedGenerator(seed)
-        noise = keras.random.normal(shape, dtype="float32", seed=generator)
+        noise = frame_correlated_normal(
+            shape, noise_correlation, seed=generator
+        )
         z = conditioning_lib.initial_latent(
             noise,
             inputs.get("context"),

@@ -258,6 +258,7 @@ def build_diffusion(recipe, out_channels):
         loss_weighting=diffusion.loss_weighting,
         num_image_frames=diffusion.num_image_frames,
         condition_dropout=diffusion.condition_dropout,
+        noise_correlation=diffusion.noise_correlation,
         seed=recipe.train.seed,
         text_encoder=recipe.model.text_encoder,
     )

@@ -1,0 +1,242 @@
+"""Fresh-process measurements shared by the train-step benchmarks.
+
+Every figure of `bench/train_step.py` and `bench/remat_memory.py` comes from
+a child process started for it alone, so that no compilation cache, thread
+pool or memory high-water mark of one measurement leaks into the next. The
+parent calls `run(kind, job, backend, timeout)`; the child runs
+
+    python bench/_child.py KIND JOB_JSON
+
+with `KERAS_BACKEND=backend` and prints one line `RESULT {json}`.
+
+Kinds of job:
+
+- `train`: builds `VideoUNet` + `VideoDiffusion` from a model job (see
+  `model_job`), compiles it with Adam and EMA, runs `warmup` train steps
+  (compilation included) and times `steps` more. Returns the median step
+  time, the warm-up time, the losses, the process's peak resident memory
+  and its peak once the model and optimizer were built.
+- `flops`: the FLOPs of one forward + backward pass of the same network
+  and loss, from XLA's cost analysis of the JAX program (run it on JAX).
+  Counted without rematerialization and in float32: the useful work of a
+  step, whatever the setting timed.
+- `ceiling`: FLOP/s of a square TensorFlow matrix product in float32 and
+  bfloat16 (run it on TensorFlow): the practical ceiling of this machine,
+  against which achieved FLOP/s are read.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+SHAPES = {
+    # frames, height = width, batch, base channels, multipliers, head dim
+    "S": dict(frames=8, size=32, batch=4, base_channels=32,
+              channel_multipliers=[1, 2, 4], head_dim=32),
+    "M": dict(frames=16, size=64, batch=2, base_channels=64,
+              channel_multipliers=[1, 2, 4, 8], head_dim=64),
+}
+# Spatial sizes with attention blocks: absolute feature-map heights, as in
+# the paper's 64x64 models, so larger frames get attention only at the
+# coarser levels.
+ATTENTION_RESOLUTIONS = [32, 16, 8]
+PRECISIONS = ["float32", "mixed_bfloat16"]
+
+
+def model_job(spec, remat=False, dropout=0.0, precision="float32"):
+    """The job describing one network and batch.
+
+    Args:
+        spec: dict. A shape, as the values of `SHAPES` (frames, size, batch,
+            base_channels, channel_multipliers, head_dim).
+        remat: bool. `VideoUNet(remat=...)`. Defaults to `False`.
+        dropout: float. Dropout rate of the residual blocks. Defaults to
+            `0.0`.
+        precision: str. Global dtype policy, one of `PRECISIONS`. Defaults
+            to `"float32"`.
+
+    Returns:
+        A dict that `run` can send to a child.
+
+    Example:
+
+    >>> model_job(SHAPES["S"], remat=True)["remat"]
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}. "
+            f"Received: precision={precision!r}"
+        )
+    return dict(spec, remat=bool(remat), dropout=float(dropout),
+                precision=precision)
+
+
+def describe(spec):
+    """One line naming a shape's video, batch and network."""
+    return (f"{spec['frames']}x{spec['size']}x{spec['size']} video, batch "
+            f"{spec['batch']}, base channels {spec['base_channels']}, "
+            f"multipliers {tuple(spec['channel_multipliers'])}, 2 blocks "
+            "per level, attention at sizes "
+            f"{attention_sizes(spec) or 'none'} and the middle")
+
+
+def attention_sizes(spec):
+    """Feature-map sizes of `spec`'s levels that have attention blocks."""
+    levels = [spec["size"] // 2 ** i
+              for i in range(len(spec["channel_multipliers"]))]
+    return [size for size in levels if size in ATTENTION_RESOLUTIONS]
+
+
+def run(kind, job, backend, timeout):
+    """Runs one job in a fresh process and returns its result.
+
+    Args:
+        kind: str. `"train"`, `"flops"` or `"ceiling"`.
+        job: dict. The job's parameters (JSON-serializable).
+        backend: str. `KERAS_BACKEND` of the child.
+        timeout: float. Seconds after which the child is killed.
+
+    Returns:
+        The child's result dict, or `{"error": message}` when it failed or
+        timed out.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, os.path.abspath(__file__), kind,
+               json.dumps(job)]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return {"error": " | ".join(tail)[-300:]}
+
+
+# -- what the child runs -------------------------------------------------------
+
+
+def _peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def _build(job):
+    import keras
+
+    from kvdm.diffusion import VideoDiffusion
+    from kvdm.models import VideoUNet
+
+    keras.config.set_dtype_policy(job.get("precision", "float32"))
+    keras.utils.set_random_seed(0)
+    unet = VideoUNet(
+        base_channels=job["base_channels"],
+        channel_multipliers=job["channel_multipliers"],
+        num_res_blocks=2,
+        attention_resolutions=ATTENTION_RESOLUTIONS,
+        head_dim=job["head_dim"],
+        groups=8,
+        dropout=job.get("dropout", 0.0),
+        remat=bool(job.get("remat", False)),
+    )
+    # The diffusion wrapper stays float32 whatever the policy (its default).
+    diffusion = VideoDiffusion(unet, prediction_type="eps", seed=0)
+    size = job["size"]
+    video = keras.random.uniform(
+        (job["batch"], job["frames"], size, size, 3),
+        minval=-1.0, maxval=1.0, seed=1,
+    )
+    return diffusion, video
+
+
+def train(job):
+    import keras
+
+    diffusion, video = _build(job)
+    diffusion.compile(
+        optimizer=keras.optimizers.Adam(1e-4, use_ema=True,
+                                        ema_momentum=0.999),
+        jit_compile=job["jit"],
+    )
+    diffusion(video, training=False)
+    diffusion.optimizer.build(diffusion.trainable_variables)
+    built_mib = _peak_mib()
+    losses, times = [], []
+    start = time.perf_counter()
+    for _ in range(job["warmup"]):
+        losses.append(float(diffusion.train_on_batch(video)))
+    warmup_s = time.perf_counter() - start
+    for _ in range(job["steps"]):
+        start = time.perf_counter()
+        losses.append(float(diffusion.train_on_batch(video)))
+        times.append(time.perf_counter() - start)
+    return {
+        "step_s": _median(times),
+        "warmup_s": warmup_s,
+        "losses": losses,
+        "built_mib": built_mib,
+        "peak_mib": _peak_mib(),
+        "params": int(diffusion.count_params()),
+    }
+
+
+def flops(job):
+    import jax
+
+    diffusion, video = _build(dict(job, remat=False, precision="float32"))
+    diffusion(video, training=True)  # builds the variables
+    trainable = [v.value for v in diffusion.trainable_variables]
+    non_trainable = [v.value for v in diffusion.non_trainable_variables]
+
+    def loss(trainable, non_trainable, video):
+        outputs, _ = diffusion.stateless_call(
+            trainable, non_trainable, video, training=True
+        )
+        return diffusion.compute_loss(y_pred=outputs)
+
+    lowered = jax.jit(jax.value_and_grad(loss)).lower(
+        trainable, non_trainable, video
+    )
+    cost = lowered.compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0]
+    return {"flops": float(cost["flops"])}
+
+
+def ceiling(job):
+    import tensorflow as tf
+
+    n = job["size"]
+    result = {"size": n, "threads": os.cpu_count()}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 1)), dtype)
+        b = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 2)), dtype)
+        times = []
+        for i in range(job["warmup"] + job["repeats"]):
+            start = time.perf_counter()
+            # Reading one element waits for the product.
+            float(tf.matmul(a, b)[0, 0])
+            if i >= job["warmup"]:
+                times.append(time.perf_counter() - start)
+        # Load on the machine only slows a product down: the fastest repeat
+        # is the closest to what the hardware can do.
+        result[dtype] = 2.0 * n ** 3 / min(times)
+        result[dtype + "_times"] = times
+    return result
+
+
+KINDS = {"train": train, "flops": flops, "ceiling": ceiling}
+
+if __name__ == "__main__":
+    kind, job = sys.argv[1], json.loads(sys.argv[2])
+    print("RESULT " + json.dumps(KINDS[kind](job)), flush=True)
