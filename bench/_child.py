@@ -119,7 +119,7 @@ def run(kind, job, backend, timeout):
     return {"error": " | ".join(tail)[-300:]}
 
 
-# -- what the child runs -------------------------------------------------------
+# -- what the child runs ------------------------------------------------------
 
 
 def _peak_mib():

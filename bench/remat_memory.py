@@ -43,7 +43,8 @@ def main():
                              "(default: 1800)")
     args = parser.parse_args()
     if args.steps < 1:
-        parser.error(f"--steps must be at least 1. Received: steps={args.steps}")
+        parser.error("--steps must be at least 1. "
+                     f"Received: steps={args.steps}")
 
     spec = SHAPES[args.shape]
     jit = {"auto": "auto", "0": False, "1": True}[args.jit]

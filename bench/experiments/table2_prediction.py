@@ -1,7 +1,7 @@
 """Table 2 at CPU scale: video prediction, ancestral sampler against predictor-corrector.
 
     python bench/experiments/table2_prediction.py [--run runs/preset-moving_digits]
-        [--num-videos 8] [--num-steps 32] [--context-frames 1]
+        [--num-videos 8] [--num-steps 16] [--context-frames 1]
 
 The first frame of each held-out MovingDigits test video is given and an
 8-frame model samples the other 7 (`kvdm.samplers.predict`, reconstruction
@@ -32,7 +32,7 @@ def samplers_compared(num_steps):
 
 def main():
     parser = utils.parser(__doc__.splitlines()[0], "table2_prediction", "runs/preset-moving_digits",
-                          num_videos=8, num_steps=32)
+                          num_videos=8, num_steps=16)
     parser.add_argument("--context-frames", type=int, default=1)
     parser.add_argument("--delta", type=float, default=0.1, help="Langevin step size of the corrector")
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Table 4 at CPU scale: joint image-video training with 0, 4 and 8 image frames at equal compute.
 
-    python bench/experiments/table4_joint_training.py [--base-steps 150]
-        [--image-frames 0 4 8] [--runs-dir runs] [--num-videos 8] [--num-steps 32]
+    python bench/experiments/table4_joint_training.py [--base-steps 100]
+        [--image-frames 0 4 8] [--runs-dir runs] [--num-videos 8] [--num-steps 16]
 
 Three runs of recipes/moving_digits.yaml differ only in
 `diffusion.num_image_frames`: each 8-frame training video gets N extra frames
@@ -106,12 +106,12 @@ def train(run, image_frames, steps):
 
 
 def main():
-    parser = utils.parser(__doc__.splitlines()[0], "table4_joint_training", None, num_videos=8, num_steps=32)
+    parser = utils.parser(__doc__.splitlines()[0], "table4_joint_training", None, num_videos=8, num_steps=16)
     parser.add_argument("--image-frames", type=int, nargs="+", default=[0, 4, 8])
-    parser.add_argument("--base-steps", type=int, default=150,
+    parser.add_argument("--base-steps", type=int, default=100,
                         help="train steps of the run without image frames; the others get equal compute")
     parser.add_argument("--runs-dir", default="runs", help="the runs are RUNS_DIR/t4-N")
-    parser.add_argument("--timing-steps", type=int, default=4)
+    parser.add_argument("--timing-steps", type=int, default=3)
     args = parser.parse_args()
     clock = utils.Stopwatch()
     if 0 not in args.image_frames:

@@ -1,7 +1,7 @@
 """Table 5 at CPU scale: classifier-free guidance weights on a text-conditioned model.
 
     python bench/experiments/table5_guidance.py [--run runs/preset-moving_digits_text]
-        [--num-videos 8] [--num-steps 32] [--weights 0 1 2 4]
+        [--num-videos 8] [--num-steps 16] [--weights 0 1 2 4]
 
 Each held-out MovingDigits test video's caption ("the digit 7 moves left",
 as in training) prompts one sample at each guidance weight `w` of equation 6
@@ -29,7 +29,7 @@ def digit_inception_score(evaluator, videos):
 
 def main():
     parser = utils.parser(__doc__.splitlines()[0], "table5_guidance", "runs/preset-moving_digits_text",
-                          num_videos=8, num_steps=32)
+                          num_videos=8, num_steps=16)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
     parser.add_argument("--sampler", default="ddim")
     args = parser.parse_args()

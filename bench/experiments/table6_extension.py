@@ -1,7 +1,7 @@
 """Table 6 at CPU scale: long videos by autoregressive extension, two conditioning methods.
 
     python bench/experiments/table6_extension.py [--run runs/preset-moving_digits]
-        [--num-videos 8] [--num-frames 32] [--num-steps 32] [--fvd-videos 8]
+        [--num-videos 8] [--num-frames 32] [--num-steps 16] [--fvd-videos 8]
 
 The first window (8 frames) of each held-out MovingDigits test video is
 given; an 8-frame model extends it to `--num-frames` frames, each new window
@@ -27,7 +27,7 @@ METHODS = (("replacement", "replacement"), ("reconstruction guidance", "reconstr
 
 def main():
     parser = utils.parser(__doc__.splitlines()[0], "table6_extension", "runs/preset-moving_digits",
-                          num_videos=8, num_steps=32)
+                          num_videos=8, num_steps=16)
     parser.add_argument("--num-frames", type=int, default=32)
     parser.add_argument("--fvd-videos", type=int, default=8, help="clips per FVD (0: no FVD)")
     parser.add_argument("--sampler", default="ddim")
