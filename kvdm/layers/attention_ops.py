@@ -1,5 +1,6 @@
 """Functions shared by the attention layers (no layer classes here)."""
 
+import keras
 from keras import ops
 
 # Added to the logits of masked-out keys. Large enough that exp() underflows
@@ -44,6 +45,11 @@ def resolve_groups(channels, groups, layer_name):
 def dot_product_attention(query, key, value, bias=None, mask=None):
     """Multi-head scaled dot-product attention with a float32 softmax.
 
+    On PyTorch it runs through the fused kernel of
+    `torch.nn.functional.scaled_dot_product_attention` (its CPU flash kernel
+    keeps the softmax sums in float32 for bfloat16 inputs; the bias is
+    rounded to the dtype of the queries there).
+
     Args:
         query: tensor `(batch, query_length, num_heads, head_channels)`.
         key: tensor `(batch, key_length, num_heads, head_channels)`.
@@ -61,6 +67,8 @@ def dot_product_attention(query, key, value, bias=None, mask=None):
     """
     head_channels = ops.shape(query)[-1]
     scale = 1.0 / float(head_channels) ** 0.5
+    if keras.backend.backend() == "torch" and query.dtype == value.dtype:
+        return _torch_attention(query, key, value, bias, mask, scale)
     query = ops.multiply(query, ops.cast(scale, query.dtype))
     logits = ops.einsum("bqhd,bkhd->bhqk", query, key)
     logits = ops.cast(logits, "float32")
@@ -71,3 +79,33 @@ def dot_product_attention(query, key, value, bias=None, mask=None):
     weights = ops.softmax(logits, axis=-1)
     weights = ops.cast(weights, value.dtype)
     return ops.einsum("bhqk,bkhd->bqhd", weights, value)
+
+
+def _torch_attention(query, key, value, bias, mask, scale):
+    """`dot_product_attention` through PyTorch's fused kernel.
+
+    `torch.nn.functional.scaled_dot_product_attention` never materialises
+    the logits, their float32 copy and the softmax as separate tensors, and
+    keeps its softmax sums in float32 for bfloat16 inputs; with the einsum
+    path above its batched products and softmax took over half of a PyTorch
+    train step at the benchmark's S shape. The bias (and the mask, as
+    `MASK_VALUE` added to it) is passed in the dtype of the queries, as the
+    kernel requires.
+    """
+    import torch
+
+    query, key, value = (
+        torch.transpose(tensor, 1, 2) for tensor in (query, key, value)
+    )
+    additive = None
+    if bias is not None:
+        additive = ops.cast(bias, "float32")
+    if mask is not None:
+        masked = ops.where(mask, 0.0, MASK_VALUE)
+        additive = masked if additive is None else additive + masked
+    if additive is not None:
+        additive = additive.to(query.dtype)
+    outputs = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=additive, scale=scale
+    )
+    return torch.transpose(outputs, 1, 2)
