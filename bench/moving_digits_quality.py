@@ -75,9 +75,12 @@ def _conditional(loaded, real, labels, seed):
     )
     frames = loaded.video_shape[0]
     out = {}
-    video = samplers.predict(loaded.model, real[:, :2], frames, **common)
+    # Prediction and extension by the run's own conditioning method ("context"
+    # for a network trained with clean leading frames).
+    known = dict(common, conditioning=config.conditioning)
+    video = samplers.predict(loaded.model, real[:, :2], frames, **known)
     out["predict_2_to_%d" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels, start=2)
-    video = samplers.extend(loaded.model, real, 32, window_frames=frames, **common)
+    video = samplers.extend(loaded.model, real, 32, window_frames=frames, **known)
     out["extend_%d_to_32" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels, start=frames)
     low = real.reshape(real.shape[0], frames, 16, 2, 16, 2, 1).mean(axis=(3, 5))
     video = samplers.upsample(loaded.model, low, spatial_factor=2, **common)

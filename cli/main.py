@@ -262,9 +262,11 @@ def _conditioning_options(command):
                      required=True, help="Output file: .gif, .mp4 or .png."),
         click.option("--method",
                      type=click.Choice(["reconstruction_guidance",
-                                        "replacement"]),
-                     default="reconstruction_guidance", show_default=True,
-                     help="How the known frames are imposed."),
+                                        "replacement", "context"]),
+                     default=None,
+                     help="How the known frames are imposed (default: the "
+                          "recipe's sample.conditioning; 'context' needs a "
+                          "model trained with diffusion.context_frames)."),
         click.option("--weight", "reconstruction_weight", type=float,
                      default=None,
                      help="Reconstruction guidance weight w_r "
@@ -371,7 +373,7 @@ def upsample(source, video, output, method, reconstruction_weight, sampler,
              temporal_factor, window_frames, overlap):
     """Spatial super-resolution of VIDEO with a high-resolution model
     (always reconstruction guidance, equation 8)."""
-    if method != "reconstruction_guidance":
+    if method not in (None, "reconstruction_guidance"):
         raise click.BadParameter(
             "upsample always uses reconstruction guidance (equation 8). "
             f"Received: method={method}", param_hint="--method")

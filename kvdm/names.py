@@ -15,6 +15,7 @@ CONDITIONING_METHODS = (
     "replacement",
     "replacement_conditional",
     "reconstruction_guidance",
+    "context",
 )
 
 # Noise schedules in log-SNR space, `kvdm.diffusion.get_schedule`.

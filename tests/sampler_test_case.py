@@ -51,6 +51,8 @@ class GaussianOracle:
     def __call__(self, z, logsnr, condition=None):
         self.calls += 1
         flat = ops.reshape(ops.cast(z, "float32"), (-1, self.size))
+        if len(logsnr.shape) == 2:
+            return self._per_frame(flat, logsnr)
         alpha, sigma = alpha_sigma(ops.expand_dims(logsnr, -1))
         # E[x | z] = alpha S (alpha^2 S + sigma^2)^-1 z in S's eigenbasis.
         gains = alpha * self.eigenvalues / (
@@ -60,6 +62,24 @@ class GaussianOracle:
             ops.matmul(flat, self.eigenvectors) * gains,
             ops.transpose(self.eigenvectors),
         )
+        prediction = from_x(x_hat, flat, logsnr, self.prediction_type)
+        return ops.reshape(prediction, (-1,) + self.video_shape)
+
+    def _per_frame(self, flat, logsnr):
+        """E[x | z] when frame f has its own log-SNR: `z = A x + D eps`.
+
+        `E[x | z] = S A (A S A + D^2)^-1 z` with diagonal `A` and `D`.
+        """
+        per_frame = self.size // self.video_shape[0]
+        logsnr = ops.repeat(ops.cast(logsnr, "float32"), per_frame, axis=1)
+        alpha, sigma = alpha_sigma(logsnr)
+        covariance = ops.convert_to_tensor(self.covariance.astype("float32"))
+        system = (
+            alpha[:, :, None] * covariance[None] * alpha[:, None, :]
+            + ops.eye(self.size)[None] * ops.square(sigma)[:, :, None]
+        )
+        solved = ops.solve(system, flat[:, :, None])[:, :, 0]
+        x_hat = ops.matmul(alpha * solved, covariance)
         prediction = from_x(x_hat, flat, logsnr, self.prediction_type)
         return ops.reshape(prediction, (-1,) + self.video_shape)
 

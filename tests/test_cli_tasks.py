@@ -199,3 +199,22 @@ def test_check_task_options():
     for value in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="overlap="):
             tasks.check_task_options(overlap=value)
+
+
+def test_conditioning_method_from_the_recipe_unless_given(
+        tmp_path, run_dir, load, drivers):
+    video = input_video(tmp_path, 4)
+    output = tmp_path / "out.gif"
+    for recipe_value, flag, expected in [
+        ("reconstruction_guidance", None, "reconstruction_guidance"),
+        ("context", None, "context"),
+        ("replacement", None, "replacement"),
+        ("context", "replacement", "replacement"),
+        ("reconstruction_guidance", "context", "context"),
+    ]:
+        load(conditioning=recipe_value)
+        flags = ["--method", flag] if flag else []
+        run("predict", run_dir, video, "--output", output, *flags)
+        kwargs = drivers["predict"][1]
+        assert kwargs["conditioning"] == expected, (recipe_value, flag)
+        assert kwargs["sampler"].conditioning == expected

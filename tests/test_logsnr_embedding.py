@@ -70,4 +70,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="logsnr_min"):
         LogSNREmbedding(16, logsnr_min=5.0, logsnr_max=-5.0)
     with pytest.raises(ValueError, match="logsnr_shape"):
-        LogSNREmbedding(16).build((2, 1))
+        LogSNREmbedding(16).build((2, 1, 1))

@@ -144,3 +144,23 @@ def test_upsample_matches_the_low_resolution():
     )
     assert longer.shape == (2, 5, 2, 2, 1)
     np.testing.assert_allclose(longer[:, ::2].mean(axis=(2, 3)), low.reshape(2, 3, 1), atol=0.2)
+
+
+@pytest.mark.backends
+def test_neighbouring_seeds_draw_independent_noise():
+    # On PyTorch, Keras seeds draw k of SeedGenerator(s) with s + k: without
+    # spreading the seeds, seed 1's noise would be seed 0's shifted by one.
+    def shrink(z, logsnr, condition=None):
+        return 0.5 * z
+
+    sampler = get_sampler("ancestral", num_steps=8, progress=False)
+    samples = [
+        ops.convert_to_numpy(
+            sampler(shrink, (64, 4, 8, 8, 1), prediction_type="x", seed=seed)
+        ).reshape(-1)
+        for seed in range(4)
+    ]
+    for first in range(4):
+        for second in range(first + 1, 4):
+            correlation = np.corrcoef(samples[first], samples[second])[0, 1]
+            assert abs(correlation) < 0.05, (first, second, correlation)

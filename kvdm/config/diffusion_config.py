@@ -33,6 +33,13 @@ class DiffusionConfig(Section):
         noise_correlation: float. Correlation between the frames of a
             video's noise, in training and sampling, in [0, 1). Defaults to
             0 (independent noise, the paper's).
+        context_frames: int. Beyond the paper: the most leading frames a
+            training video may show clean (the network learns to continue
+            them; sampling with `conditioning: context` and
+            `sample.anchor_frames` uses it). Defaults to 0 (the paper's
+            training).
+        context_rate: float. Probability that a training video shows clean
+            leading frames, in [0, 1]. Defaults to 0.5.
     """
 
     section = "diffusion"
@@ -57,6 +64,13 @@ class DiffusionConfig(Section):
     noise_correlation: float = setting(
         0.0, "correlation of the noise between frames", minimum=0.0,
         exclusive_maximum=1.0,
+    )
+
+    context_frames: int = setting(
+        0, "most clean leading frames of a training video", minimum=0
+    )
+    context_rate: float = setting(
+        0.5, "probability of clean leading frames", minimum=0.0, maximum=1.0
     )
 
     def check(self):

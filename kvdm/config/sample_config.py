@@ -27,8 +27,11 @@ class SampleConfig(Section):
         reconstruction_weight: float. Reconstruction guidance weight w_r
             (equations 7 and 8). Defaults to 1.
         conditioning: str. How a video is conditioned on known frames:
-            "replacement", "replacement_conditional" or
-            "reconstruction_guidance". Defaults to "reconstruction_guidance".
+            "replacement", "replacement_conditional",
+            "reconstruction_guidance", or "context" (the network's own
+            continuation, for models trained with
+            `diffusion.context_frames`). Defaults to
+            "reconstruction_guidance".
         clip_denoised: bool. Clip the denoised estimate `x_hat` to [-1, 1]
             at each step. Defaults to False, the samplers' default, so that
             a run's recipe written before this field samples as it did.
@@ -36,6 +39,11 @@ class SampleConfig(Section):
             conditions on (`kvdm predict`; the paper's benchmarks: 1 for
             BAIR, 5 for Kinetics-600); must be fewer than the sampled
             frames. None means 1 for prediction. Defaults to None.
+        anchor_frames: int. Generation settles the first `anchor_frames`
+            frames of each video in a first pass, then samples the rest
+            given them with `conditioning` (`kvdm.samplers.anchored_sample`;
+            for models trained with `diffusion.context_frames`). Defaults
+            to 0 (one pass).
         num_videos: int. Videos per sampling call. Defaults to 4.
         num_frames: int or None. Frames per sampled video; None uses
             `data.num_frames`. Defaults to None.
@@ -73,6 +81,9 @@ class SampleConfig(Section):
     clip_denoised: bool = setting(False, "clip x_hat to [-1, 1] each step")
     context_frames: int | None = setting(
         None, "known frames for prediction", minimum=1
+    )
+    anchor_frames: int = setting(
+        0, "first frames settled before the rest", minimum=0
     )
     num_videos: int = setting(4, "videos per call", minimum=1)
     num_frames: int | None = setting(None, "frames per video", minimum=1)

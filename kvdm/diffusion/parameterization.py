@@ -11,6 +11,12 @@ from kvdm.names import PREDICTION_TYPES
 from kvdm.utils import validation
 
 
+# The log-SNR that marks a frame given clean: known frames passed to a
+# network trained with context frames (`VideoDiffusion(context_frames=...)`)
+# carry it instead of the noisy frames' log-SNR. At 20, sigma is 4.5e-5.
+CONTEXT_LOGSNR = 20.0
+
+
 def check_prediction_type(prediction_type):
     """Returns `prediction_type` if it is one of `PREDICTION_TYPES`."""
     return validation.choice(

@@ -8,6 +8,7 @@ from kvdm.diffusion.losses import loss_weight
 from kvdm.diffusion.losses import weighted_mse
 from kvdm.diffusion.noise import check_noise_correlation
 from kvdm.diffusion.noise import frame_correlated_normal
+from kvdm.diffusion.parameterization import CONTEXT_LOGSNR
 from kvdm.diffusion.parameterization import check_prediction_type
 from kvdm.diffusion.parameterization import diffuse
 from kvdm.diffusion.parameterization import expand_to
@@ -17,6 +18,12 @@ from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 _OUTPUT_KEYS = ("prediction", "target", "weight")
+
+
+def merge_frames(mask, known, other):
+    """`known` on the frames where the `(batch, frames)` mask is 1."""
+    mask = expand_to(mask, len(other.shape))
+    return mask * known + (1.0 - mask) * other
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -77,6 +84,19 @@ class VideoDiffusion(keras.Model):
             that start from similar noise settle on the same content even
             when the network couples them weakly. Defaults to 0 (the
             paper's independent noise).
+        context_frames: int. Beyond the paper: the most leading frames a
+            training video may show clean. With probability
+            `context_rate` a video gets `k`, uniform in
+            `[1, min(context_frames, frames - 1)]`, clean leading frames:
+            they enter the denoiser as they are, with the log-SNR
+            `CONTEXT_LOGSNR` (the denoiser then takes one log-SNR per
+            frame), and they are left out of the loss. The network learns
+            to continue the frames it is shown, which it then does when
+            sampling with `conditioning="context"` (prediction, extension,
+            and `anchor_frames` generation). Defaults to 0 (the paper's
+            training).
+        context_rate: float in `[0, 1]`. Probability that a training video
+            shows clean leading frames. Defaults to 0.5.
         text_encoder: str or None. For a text-conditioned model, the
             `kvdm.text.TextEncoder` preset name (or folder) whose token
             embeddings are its condition. Only recorded, so that a saved
@@ -122,6 +142,8 @@ class VideoDiffusion(keras.Model):
         seed=None,
         text_encoder=None,
         noise_correlation=0.0,
+        context_frames=0,
+        context_rate=0.5,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -152,6 +174,12 @@ class VideoDiffusion(keras.Model):
         self.seed = seed
         self.text_encoder = text_encoder
         self.noise_correlation = check_noise_correlation(noise_correlation)
+        self.context_frames = validation.non_negative_int(
+            context_frames, "context_frames"
+        )
+        self.context_rate = float(
+            validation.fraction(context_rate, "context_rate", include_one=True)
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ------------------------------------------------------------------ utils
@@ -167,11 +195,43 @@ class VideoDiffusion(keras.Model):
         return inputs, None
 
     def _seeds(self, training):
-        """Seeds for (t, eps, image frames, condition dropout)."""
+        """Seeds for (t, eps, image frames, condition dropout, context)."""
         if training:
-            return (self.seed_generator,) * 4
+            return (self.seed_generator,) * 5
         base = 0 if self.seed is None else self.seed
-        return tuple(base + offset for offset in (1, 2, 3, 4))
+        return tuple(base + offset for offset in (1, 2, 3, 4, 5))
+
+    def context_mask(self, batch, frames, total_frames=None, seed=None):
+        """Draws which leading frames of each training video are clean.
+
+        Args:
+            batch: int or scalar tensor. Videos in the batch.
+            frames: int or scalar tensor. Video frames (image frames
+                excluded).
+            total_frames: int, scalar tensor or None. Frames of the mask,
+                appended image frames included (never clean); None uses
+                `frames`.
+            seed: a `SeedGenerator`, an int, or None for the model's own.
+
+        Returns:
+            A float32 `(batch, total_frames)` mask, 1 on clean frames.
+        """
+        seed = self.seed_generator if seed is None else seed
+        total_frames = frames if total_frames is None else total_frames
+        draws = backend_utils.per_example_draw(
+            lambda shape: keras.random.uniform(
+                shape, dtype="float32", seed=seed
+            ),
+            (batch, 2),
+        )
+        most = ops.minimum(
+            float(self.context_frames), ops.cast(frames, "float32") - 1.0
+        )
+        most = ops.maximum(most, 0.0)
+        count = ops.minimum(1.0 + ops.floor(draws[:, 1] * most), most)
+        count = ops.where(draws[:, 0] < self.context_rate, count, 0.0)
+        positions = ops.cast(ops.arange(total_frames), "float32")
+        return ops.cast(positions[None, :] < count[:, None], "float32")
 
     def add_image_frames(self, video, seed=None):
         """Appends `num_image_frames` frames taken from other videos.
@@ -237,7 +297,9 @@ class VideoDiffusion(keras.Model):
     # ------------------------------------------------------------- training
     def call(self, inputs, training=None):
         video, condition = self._unpack(inputs)
-        t_seed, eps_seed, frame_seed, drop_seed = self._seeds(training)
+        t_seed, eps_seed, frame_seed, drop_seed, context_seed = self._seeds(
+            training
+        )
         x = self.add_image_frames(video, seed=frame_seed)
         if training:
             condition = self.drop_condition(condition, seed=drop_seed)
@@ -262,19 +324,40 @@ class VideoDiffusion(keras.Model):
             ),
         )
         z_t = diffuse(x, eps, logsnr)  # equation 1
-        prediction = self.denoiser(
-            z_t,
-            logsnr,
-            condition=condition,
-            num_image_frames=self.num_image_frames,
-            training=training,
-        )
-        return {
-            "prediction": ops.cast(prediction, "float32"),
-            "target": target(x, eps, logsnr, self.prediction_type),
-            "weight": loss_weight(
-                logsnr, self.prediction_type, self.loss_weighting
+        weight = loss_weight(logsnr, self.prediction_type, self.loss_weighting)
+        goal = target(x, eps, logsnr, self.prediction_type)
+        network_logsnr = logsnr
+        mask = None
+        if self.context_frames > 0:
+            shape = ops.shape(x)
+            mask = self.context_mask(
+                batch, ops.shape(video)[1], shape[1], seed=context_seed
+            )
+            # Clean leading frames, marked by their own log-SNR.
+            z_t = merge_frames(mask, x, z_t)
+            network_logsnr = (
+                mask * CONTEXT_LOGSNR + (1.0 - mask) * logsnr[:, None]
+            )
+        prediction = ops.cast(
+            self.denoiser(
+                z_t,
+                network_logsnr,
+                condition=condition,
+                num_image_frames=self.num_image_frames,
+                training=training,
             ),
+            "float32",
+        )
+        if mask is not None:
+            # The clean frames are not predicted: no error there, and each
+            # video's loss stays the mean over the frames it generates.
+            prediction = merge_frames(mask, goal, prediction)
+            frames = ops.cast(ops.shape(x)[1], "float32")
+            weight = weight * frames / (frames - ops.sum(mask, axis=1))
+        return {
+            "prediction": prediction,
+            "target": goal,
+            "weight": weight,
             "logsnr": logsnr,
         }
 
@@ -382,6 +465,8 @@ class VideoDiffusion(keras.Model):
                 "seed": self.seed,
                 "text_encoder": self.text_encoder,
                 "noise_correlation": self.noise_correlation,
+                "context_frames": self.context_frames,
+                "context_rate": self.context_rate,
             }
         )
         return config

@@ -42,7 +42,9 @@ def resolve_groups(channels, groups, layer_name):
     return groups
 
 
-def dot_product_attention(query, key, value, bias=None, mask=None):
+def dot_product_attention(
+    query, key, value, bias=None, mask=None, query_chunk_size=None
+):
     """Multi-head scaled dot-product attention with a float32 softmax.
 
     On PyTorch it runs through the fused kernel of
@@ -60,6 +62,12 @@ def dot_product_attention(query, key, value, bias=None, mask=None):
         mask: optional boolean tensor broadcastable to
             `(batch, num_heads, query_length, key_length)`; `False` entries
             get zero attention weight. Every query must keep at least one key.
+        query_chunk_size: int or None. When set and the queries are more
+            (TensorFlow and JAX), they are taken in chunks of this many,
+            each rematerialized: only one chunk's logits and softmax exist
+            at a time, in the forward pass and in the backward pass, which
+            recomputes them. The result and its gradients are unchanged.
+            Defaults to None (all queries at once).
 
     Returns:
         Tensor `(batch, query_length, num_heads, head_channels)` in the dtype
@@ -68,7 +76,48 @@ def dot_product_attention(query, key, value, bias=None, mask=None):
     head_channels = ops.shape(query)[-1]
     scale = 1.0 / float(head_channels) ** 0.5
     if keras.backend.backend() == "torch" and query.dtype == value.dtype:
+        # The fused kernel never holds all the logits: no chunks needed.
         return _torch_attention(query, key, value, bias, mask, scale)
+    length = query.shape[1]
+    if query_chunk_size is not None and length is not None and (
+        length > query_chunk_size
+    ):
+        return _chunked_attention(
+            query, key, value, bias, mask, scale, query_chunk_size
+        )
+    return _attention(query, key, value, bias, mask, scale)
+
+
+def _query_slice(tensor, start, stop):
+    """Rows `start:stop` of a bias or mask's query axis (if it has one)."""
+    if tensor is None or tensor.shape[-2] == 1:
+        return tensor
+    return tensor[..., start:stop, :]
+
+
+def _chunked_attention(query, key, value, bias, mask, scale, chunk):
+    """`_attention` over query chunks, each recomputed in the backward pass."""
+    outputs = []
+    length = query.shape[1]
+    for start in range(0, length, chunk):
+        stop = min(start + chunk, length)
+        chunk_bias = _query_slice(bias, start, stop)
+        chunk_mask = _query_slice(mask, start, stop)
+
+        def attend(chunk_query, key, value, chunk_bias=chunk_bias,
+                   chunk_mask=chunk_mask):
+            return _attention(
+                chunk_query, key, value, chunk_bias, chunk_mask, scale
+            )
+
+        outputs.append(
+            keras.remat(attend)(query[:, start:stop], key, value)
+        )
+    return ops.concatenate(outputs, axis=1)
+
+
+def _attention(query, key, value, bias, mask, scale):
+    """Attention with the logits and the softmax in float32."""
     query = ops.multiply(query, ops.cast(scale, query.dtype))
     logits = ops.einsum("bqhd,bkhd->bhqk", query, key)
     logits = ops.cast(logits, "float32")

@@ -38,10 +38,12 @@ class LogSNREmbedding(keras.layers.Layer):
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        logsnr: tensor of shape `(batch,)`, the log-SNR of each example.
+        logsnr: tensor of shape `(batch,)`, the log-SNR of each example,
+            or `(batch, frames)`, one per frame (frames given clean as
+            context carry a high log-SNR of their own).
 
     Returns:
-        Tensor of shape `(batch, embedding_dim)`.
+        Tensor of shape `logsnr.shape + (embedding_dim,)`.
 
     Example:
     ```python
@@ -101,9 +103,10 @@ class LogSNREmbedding(keras.layers.Layer):
         self._frequency_dim = frequency_dim
 
     def build(self, logsnr_shape):
-        if len(logsnr_shape) != 1:
+        if len(logsnr_shape) not in (1, 2):
             raise ValueError(
-                "LogSNREmbedding expects a log-SNR of shape (batch,). "
+                "LogSNREmbedding expects a log-SNR of shape (batch,) or "
+                "(batch, frames). "
                 f"Received: logsnr_shape={logsnr_shape}"
             )
         self.dense_layers = []
@@ -114,12 +117,12 @@ class LogSNREmbedding(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name=f"dense_{index}",
             )
-            layer.build((logsnr_shape[0], width))
+            layer.build(tuple(logsnr_shape) + (width,))
             self.dense_layers.append(layer)
             width = self.embedding_dim
 
     def sinusoidal_features(self, logsnr):
-        """Returns the float32 `(batch, frequency_dim)` sinusoidal features."""
+        """Returns the float32 `logsnr.shape + (frequency_dim,)` features."""
         logsnr = ops.cast(logsnr, "float32")
         # Map [logsnr_min, logsnr_max] linearly onto [0, 1000].
         scale = 1000.0 / (self.logsnr_max - self.logsnr_min)
@@ -127,7 +130,7 @@ class LogSNREmbedding(keras.layers.Layer):
         half = self._frequency_dim // 2
         exponents = ops.arange(half, dtype="float32") / float(half)
         frequencies = ops.exp(-math.log(self.max_period) * exponents)
-        angles = positions[:, None] * frequencies[None, :]
+        angles = positions[..., None] * frequencies
         return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
 
     def call(self, logsnr):
@@ -139,7 +142,7 @@ class LogSNREmbedding(keras.layers.Layer):
         return hidden
 
     def compute_output_shape(self, logsnr_shape):
-        return (logsnr_shape[0], self.embedding_dim)
+        return tuple(logsnr_shape) + (self.embedding_dim,)
 
     def get_config(self):
         config = super().get_config()

@@ -32,9 +32,14 @@ class ResidualAttentionBase(keras.layers.Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         output_kernel_initializer="zeros",
+        query_chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        validation.positive_int(
+            query_chunk_size, "query_chunk_size", allow_none=True
+        )
+        self.query_chunk_size = query_chunk_size
         validation.positive_int(num_heads, "num_heads", allow_none=True)
         validation.positive_int(head_dim, "head_dim")
         validation.positive_int(groups, "groups")
@@ -119,7 +124,10 @@ class ResidualAttentionBase(keras.layers.Layer):
             ops.reshape(part, heads)
             for part in ops.split(self.qkv(tokens), 3, axis=-1)
         )
-        x = dot_product_attention(query, key, value, bias=bias, mask=mask)
+        x = dot_product_attention(
+            query, key, value, bias=bias, mask=mask,
+            query_chunk_size=self.query_chunk_size,
+        )
         x = ops.reshape(x, (-1, length, channels))
         return self.output_projection(x)
 
@@ -141,6 +149,7 @@ class ResidualAttentionBase(keras.layers.Layer):
                 "output_kernel_initializer": keras.initializers.serialize(
                     self.output_kernel_initializer
                 ),
+                "query_chunk_size": self.query_chunk_size,
             }
         )
         return config

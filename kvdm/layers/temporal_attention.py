@@ -60,6 +60,11 @@ class TemporalAttention(ResidualAttentionBase):
             Defaults to `"glorot_uniform"`.
         output_kernel_initializer: initializer of the output projection.
             Defaults to `"zeros"`.
+        query_chunk_size: int or None. Attend in chunks of this many
+            queries, each recomputed in the backward pass, so that only one
+            chunk's attention matrix is held at a time (TensorFlow and JAX;
+            PyTorch's fused kernel never holds it). Same outputs and
+            gradients. Defaults to None.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:

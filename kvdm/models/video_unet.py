@@ -24,6 +24,11 @@ from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 
+# Queries per attention chunk of a rematerialized network: at a 32x32 level,
+# a quarter of the attention matrix at a time.
+REMAT_QUERY_CHUNK = 256
+
+
 @keras.saving.register_keras_serializable(package="kvdm")
 class VideoUNet(keras.Model):
     """Space-time factorized U-Net that denoises videos.
@@ -121,8 +126,11 @@ class VideoUNet(keras.Model):
             pass, and their activations are computed again from them when
             gradients are taken. Peak training memory falls, a step costs
             about one more forward pass, and outputs and gradients are
-            unchanged (dropout draws the same mask in both passes). The
-            weights do not depend on it. Defaults to `False`.
+            unchanged (dropout draws the same mask in both passes). Attention
+            over more than `REMAT_QUERY_CHUNK` positions then also runs in
+            recomputed query chunks (`query_chunk_size` of the attention
+            blocks), so a large level's attention matrix is never held
+            whole. The weights do not depend on it. Defaults to `False`.
         **kwargs: base model keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -130,7 +138,10 @@ class VideoUNet(keras.Model):
             the noisy video `z_t`. Height and width must be divisible by
             `2 ** (len(channel_multipliers) - 1)`.
         logsnr: tensor of shape `(batch,)`, the log-SNR `lambda_t`, used in
-            float32.
+            float32; or `(batch, frames)`, one per frame (appended image
+            frames included), as for frames given clean as context
+            (`kvdm.diffusion.VideoDiffusion`'s `context_frames`), which carry
+            a high log-SNR of their own.
         condition: None, or a tensor `(batch, condition_dim)` or
             `(batch, length, condition_dim)`. All-zero rows (and `None`) are
             unconditional. Whether the model takes vectors or sequences is
@@ -347,6 +358,10 @@ class VideoUNet(keras.Model):
         common = dict(
             head_dim=self.head_dim, groups=self.groups, dtype=self.dtype_policy
         )
+        if self.remat:
+            # Recomputed blocks also attend in recomputed query chunks, so a
+            # large level's attention matrix is never held whole.
+            common["query_chunk_size"] = REMAT_QUERY_CHUNK
         if size is not None and size in self.space_time_attention_resolutions:
             return [
                 self.make_space_time_attention(
@@ -379,9 +394,10 @@ class VideoUNet(keras.Model):
                 "The channel axis of the video must be defined. "
                 f"Received: video_shape={video_shape}"
             )
-        if len(logsnr_shape) != 1:
+        if len(logsnr_shape) not in (1, 2):
             raise ValueError(
-                "VideoUNet expects a log-SNR of shape (batch,). "
+                "VideoUNet expects a log-SNR of shape (batch,) or "
+                "(batch, frames). "
                 f"Received: logsnr_shape={tuple(logsnr_shape)}"
             )
         batch, frames, height, width, in_channels = video_shape
@@ -553,7 +569,11 @@ class VideoUNet(keras.Model):
             )
         else:
             condition_embedding = self.condition_embedding(condition)
-        return embedding + ops.cast(condition_embedding, embedding.dtype)
+        condition_embedding = ops.cast(condition_embedding, embedding.dtype)
+        if len(embedding.shape) == 3:
+            # One log-SNR per frame: the condition is the same for all.
+            condition_embedding = condition_embedding[:, None, :]
+        return embedding + condition_embedding
 
     def _apply(self, layer, hidden, embedding, num_image_frames, training):
         # Residual and attention blocks are rematerialized with `remat`;
@@ -597,6 +617,17 @@ class VideoUNet(keras.Model):
                 f"video. Received: num_image_frames={num_image_frames}"
             )
         logsnr = ops.cast(logsnr, "float32")
+        if len(logsnr.shape) not in (1, 2) or (
+            len(logsnr.shape) == 2
+            and frames is not None
+            and logsnr.shape[1] is not None
+            and logsnr.shape[1] != frames
+        ):
+            raise ValueError(
+                "The log-SNR must have shape (batch,) or (batch, frames) "
+                f"with frames={frames}. "
+                f"Received: logsnr.shape={tuple(logsnr.shape)}"
+            )
         embedding = self._embed(logsnr, condition)
 
         hidden = self.input_conv(video)
@@ -621,10 +652,10 @@ class VideoUNet(keras.Model):
                 context = self.video_context_block(
                     hidden, num_image_frames=num_image_frames
                 )
-                embedding = ops.add(
-                    ops.cast(embedding, "float32")[:, None, :],
-                    ops.cast(context, "float32"),
-                )
+                embedding = ops.cast(embedding, "float32")
+                if len(embedding.shape) == 2:
+                    embedding = embedding[:, None, :]
+                embedding = ops.add(embedding, ops.cast(context, "float32"))
             hidden = self._apply(
                 layer, hidden, embedding, num_image_frames, training
             )

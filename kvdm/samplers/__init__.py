@@ -3,6 +3,7 @@
 from kvdm.samplers.ancestral import AncestralSampler
 from kvdm.samplers.conditioning import CONDITIONING_METHODS
 from kvdm.samplers.ddim import DDIMSampler
+from kvdm.samplers.drivers import anchored_sample
 from kvdm.samplers.drivers import extend
 from kvdm.samplers.drivers import interpolate
 from kvdm.samplers.drivers import predict

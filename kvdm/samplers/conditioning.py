@@ -12,6 +12,12 @@ known part of `z_s` becomes:
   estimate is corrected with equation 7 (and equation 8 for low-resolution
   targets), see `kvdm.samplers.guidance.reconstruction_guidance`.
 
+- "context" (beyond the paper): the known frames enter the network clean,
+  each with the log-SNR `CONTEXT_LOGSNR`, and the network itself continues
+  them. Only for networks trained with clean leading frames
+  (`VideoDiffusion(context_frames=...)`); `z^a_s` is then replaced as in
+  "replacement", though the network never reads it.
+
 The methods are interchangeable by name in every sampler.
 """
 

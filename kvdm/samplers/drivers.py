@@ -88,6 +88,56 @@ def _spread_frames(video, factor):
     return ops.concatenate(pieces, axis=1)
 
 
+def check_anchor_frames(anchor_frames, frames):
+    """Returns `anchor_frames` if it is an integer in `[0, frames)`."""
+    if (
+        not validation.is_int(anchor_frames)
+        or not 0 <= anchor_frames < frames
+    ):
+        raise ValueError(
+            "`anchor_frames` must be an integer with 0 <= anchor_frames < "
+            f"frames ({frames}). Received: anchor_frames={anchor_frames!r}"
+        )
+    return anchor_frames
+
+
+def anchored_sample(sampler, denoiser, shape, anchor_frames, seed=None, **call):
+    """Samples videos whose first frames are settled before the rest.
+
+    A first pass samples whole videos; their first `anchor_frames` frames
+    are kept and a second pass samples the remaining frames with them as
+    known frames, by `sampler`'s conditioning method. With a network
+    trained with clean leading frames (`VideoDiffusion(context_frames=...)`)
+    and `conditioning="context"`, the second pass is the network's own
+    continuation of frames it has settled: `p(x) = p(x^a) p(x^b | x^a)`,
+    both factors from one model.
+
+    Args:
+        sampler: a `Sampler`.
+        denoiser: the denoiser (see `sample`).
+        shape: tuple `(batch, frames, height, width, channels)`.
+        anchor_frames: int. Frames of the first pass that are kept,
+            `0 <= anchor_frames < frames`; 0 is a single ordinary pass.
+        seed: int or None. The second pass uses `seed + 1`.
+        **call: other sampler call arguments (`prediction_type`,
+            `condition`, `callback`).
+
+    Returns:
+        A float32 tensor of `shape`.
+    """
+    check_anchor_frames(anchor_frames, shape[1])
+    first = sampler(denoiser, shape, seed=seed, **call)
+    if anchor_frames == 0:
+        return first
+    return sampler(
+        denoiser,
+        shape,
+        seed=_block_seed(seed, 1),
+        context=first[:, :anchor_frames],
+        **call,
+    )
+
+
 def sample(
     denoiser,
     shape,
@@ -98,6 +148,7 @@ def sample(
     seed=None,
     prediction_type=None,
     progress=True,
+    anchor_frames=0,
     **kwargs,
 ):
     """Samples videos from a denoiser in one call.
@@ -115,6 +166,11 @@ def sample(
         prediction_type: str or None. "eps", "v" or "x"; None reads it from
             the denoiser.
         progress: bool. Show a progress bar. Defaults to True.
+        anchor_frames: int. With a network trained with clean leading
+            frames, sample the first `anchor_frames` frames first and then
+            the rest given them (`anchored_sample`; the sampler's
+            conditioning must then be "context", the default here).
+            Defaults to 0 (one pass).
         **kwargs: `context`, `context_mask`, `low_res`, `low_res_mask`,
             `callback` go to the sampler call; anything else to the sampler
             constructor (`gamma`, `conditioning`, `reconstruction_weight`, ...).
@@ -128,6 +184,15 @@ def sample(
     """
     call_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _CALL_ARGUMENTS}
     guidance_weight = validation.finite_number(guidance_weight, "guidance_weight")
+    if anchor_frames:
+        if "context" in call_kwargs:
+            raise ValueError(
+                "`anchor_frames` settles the first frames itself and cannot "
+                "be combined with `context`. Received: anchor_frames="
+                f"{anchor_frames!r} and context frames"
+            )
+        if not isinstance(sampler, Sampler):
+            kwargs.setdefault("conditioning", "context")
     sampler = _make_sampler(
         sampler,
         progress,
@@ -135,6 +200,17 @@ def sample(
         guidance_weight=guidance_weight,
         **kwargs,
     )
+    if anchor_frames:
+        return anchored_sample(
+            sampler,
+            denoiser,
+            tuple(shape),
+            anchor_frames,
+            seed=seed,
+            prediction_type=prediction_type,
+            condition=condition,
+            **call_kwargs,
+        )
     return sampler(
         denoiser,
         shape,

@@ -10,6 +10,7 @@ only asks for `(x_hat, eps_hat)` and noise.
 import keras
 from keras import ops
 
+from kvdm.diffusion.parameterization import CONTEXT_LOGSNR
 from kvdm.diffusion.parameterization import alpha_sigma
 from kvdm.diffusion.noise import frame_correlated_normal
 from kvdm.diffusion.parameterization import check_prediction_type
@@ -156,6 +157,20 @@ class GuidedDenoiser:
                 low_res_mask=self.low_res_mask,
                 downsample=self.downsample,
             )
+        elif self.conditioning == "context" and self.context is not None:
+            # The network sees the known frames clean, marked by their own
+            # log-SNR, as it was trained to (`VideoDiffusion.context_frames`).
+            mask = self.context_mask
+            network_z = conditioning_lib.merge(mask, self.context, z)
+            network_logsnr = (
+                mask * CONTEXT_LOGSNR
+                + (1.0 - mask) * ops.cast(logsnr, "float32")[:, None]
+            )
+            prediction = denoiser(network_z, network_logsnr, self.condition)
+            x_hat, _ = to_x_eps(prediction, z, logsnr, self.prediction_type)
+            x_hat = conditioning_lib.merge(mask, self.context, x_hat)
+            alpha, sigma = alpha_sigma(expand_to(logsnr, len(z.shape)))
+            eps_hat = (ops.cast(z, "float32") - alpha * x_hat) / sigma
         else:
             prediction = denoiser(z, logsnr, self.condition)
             x_hat, eps_hat = to_x_eps(prediction, z, logsnr, self.prediction_type)

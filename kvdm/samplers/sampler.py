@@ -34,6 +34,19 @@ from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 
+def spread_seed(seed):
+    """Maps a sampling seed to the seed of its noise stream.
+
+    On PyTorch a Keras `SeedGenerator(s)` seeds its `k`-th draw with
+    `s + k`, so the streams of seeds `s` and `s + 1` are the same stream
+    shifted by one draw: two calls with neighbouring seeds (the windows of
+    `extend`, the two passes of `anchored_sample`) would add correlated
+    noise. Multiplying by a large odd constant modulo `2**31` keeps the map
+    one-to-one and puts neighbouring seeds far apart.
+    """
+    return (int(seed) * 0x9E3779B1 + 0x7F4A7C15) % (2**31)
+
+
 @keras.saving.register_keras_serializable(package="kvdm")
 class Sampler:
     """Base class of samplers: one compiled loop over a uniform time grid.
@@ -255,7 +268,7 @@ class Sampler:
 
         if seed is None:
             seed = self._python_random.randrange(2**31 - 1)
-        generator = keras.random.SeedGenerator(seed)
+        generator = keras.random.SeedGenerator(spread_seed(seed))
         noise = frame_correlated_normal(
             shape, noise_correlation, seed=generator
         )

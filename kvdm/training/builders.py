@@ -259,6 +259,8 @@ def build_diffusion(recipe, out_channels):
         num_image_frames=diffusion.num_image_frames,
         condition_dropout=diffusion.condition_dropout,
         noise_correlation=diffusion.noise_correlation,
+        context_frames=diffusion.context_frames,
+        context_rate=diffusion.context_rate,
         seed=recipe.train.seed,
         text_encoder=recipe.model.text_encoder,
     )

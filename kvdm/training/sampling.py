@@ -89,7 +89,9 @@ def generate(model, recipe, video_shape, num_videos=None, num_frames=None,
     A text-conditioned model samples `num_videos` videos for each prompt
     (`prompts`, else the recipe's `sample.prompts`), with the recipe's
     classifier-free guidance weight; without prompts it samples
-    unconditionally (the null condition, so without guidance).
+    unconditionally (the null condition, so without guidance). With
+    `sample.anchor_frames`, each video's first frames are settled in a first
+    pass and the rest sampled given them (`kvdm.samplers.anchored_sample`).
 
     Args:
         model: a `VideoDiffusion` (its current weights are used).
@@ -125,9 +127,12 @@ def generate(model, recipe, video_shape, num_videos=None, num_frames=None,
     shape = (count, num_frames or recipe.num_sample_frames) + tuple(
         video_shape[1:]
     )
+    from kvdm.samplers.drivers import anchored_sample
+
     sampler = make_sampler(config, progress=progress)
-    videos = sampler(model, shape, condition=condition,
-                     seed=config.seed if seed is None else seed)
+    videos = anchored_sample(
+        sampler, model, shape, config.anchor_frames, condition=condition,
+        seed=config.seed if seed is None else seed)
     return np.clip(keras.ops.convert_to_numpy(videos), -1.0, 1.0)
 
 
