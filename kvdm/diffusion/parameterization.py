@@ -17,6 +17,22 @@ from kvdm.utils import validation
 CONTEXT_LOGSNR = 20.0
 
 
+def merge_frames(mask, known, other):
+    """`mask * known + (1 - mask) * other` with a `(batch, frames)` frame mask."""
+    mask = expand_to(mask, len(other.shape))
+    return mask * known + (1.0 - mask) * other
+
+
+def context_logsnr(mask, logsnr):
+    """The per-frame log-SNR `(batch, frames)` a network sees with context.
+
+    Frames where the `(batch, frames)` mask is 1 are given clean and carry
+    `CONTEXT_LOGSNR`; the others carry their video's `logsnr` `(batch,)`.
+    """
+    logsnr = ops.cast(logsnr, "float32")[:, None]
+    return merge_frames(mask, CONTEXT_LOGSNR, logsnr)
+
+
 def check_prediction_type(prediction_type):
     """Returns `prediction_type` if it is one of `PREDICTION_TYPES`."""
     return validation.choice(

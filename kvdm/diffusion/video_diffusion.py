@@ -8,22 +8,17 @@ from kvdm.diffusion.losses import loss_weight
 from kvdm.diffusion.losses import weighted_mse
 from kvdm.diffusion.noise import check_noise_correlation
 from kvdm.diffusion.noise import frame_correlated_normal
-from kvdm.diffusion.parameterization import CONTEXT_LOGSNR
 from kvdm.diffusion.parameterization import check_prediction_type
+from kvdm.diffusion.parameterization import context_logsnr
 from kvdm.diffusion.parameterization import diffuse
 from kvdm.diffusion.parameterization import expand_to
+from kvdm.diffusion.parameterization import merge_frames
 from kvdm.diffusion.parameterization import target
 from kvdm.diffusion.schedules import get_schedule
 from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 _OUTPUT_KEYS = ("prediction", "target", "weight")
-
-
-def merge_frames(mask, known, other):
-    """`known` on the frames where the `(batch, frames)` mask is 1."""
-    mask = expand_to(mask, len(other.shape))
-    return mask * known + (1.0 - mask) * other
 
 
 @keras.saving.register_keras_serializable(package="kvdm")
@@ -335,9 +330,7 @@ class VideoDiffusion(keras.Model):
             )
             # Clean leading frames, marked by their own log-SNR.
             z_t = merge_frames(mask, x, z_t)
-            network_logsnr = (
-                mask * CONTEXT_LOGSNR + (1.0 - mask) * logsnr[:, None]
-            )
+            network_logsnr = context_logsnr(mask, logsnr)
         prediction = ops.cast(
             self.denoiser(
                 z_t,

@@ -25,6 +25,7 @@ from keras import ops
 
 from kvdm.diffusion.parameterization import alpha_sigma
 from kvdm.diffusion.parameterization import expand_to
+from kvdm.diffusion.parameterization import merge_frames
 from kvdm.names import CONDITIONING_METHODS
 from kvdm.samplers.posterior import posterior_mean
 from kvdm.samplers.posterior import posterior_variance
@@ -38,10 +39,8 @@ def check_conditioning(name):
     )
 
 
-def merge(mask, known, unknown):
-    """`mask * known + (1 - mask) * unknown` with a `(B, T)` frame mask."""
-    mask = expand_to(mask, len(unknown.shape))
-    return mask * known + (1.0 - mask) * unknown
+# `mask * known + (1 - mask) * unknown` with a `(B, T)` frame mask.
+merge = merge_frames
 
 
 def forward_sample(x, logsnr, noise):

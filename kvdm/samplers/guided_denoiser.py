@@ -10,8 +10,8 @@ only asks for `(x_hat, eps_hat)` and noise.
 import keras
 from keras import ops
 
-from kvdm.diffusion.parameterization import CONTEXT_LOGSNR
 from kvdm.diffusion.parameterization import alpha_sigma
+from kvdm.diffusion.parameterization import context_logsnr
 from kvdm.diffusion.noise import frame_correlated_normal
 from kvdm.diffusion.parameterization import check_prediction_type
 from kvdm.diffusion.parameterization import expand_to
@@ -162,11 +162,9 @@ class GuidedDenoiser:
             # log-SNR, as it was trained to (`VideoDiffusion.context_frames`).
             mask = self.context_mask
             network_z = conditioning_lib.merge(mask, self.context, z)
-            network_logsnr = (
-                mask * CONTEXT_LOGSNR
-                + (1.0 - mask) * ops.cast(logsnr, "float32")[:, None]
+            prediction = denoiser(
+                network_z, context_logsnr(mask, logsnr), self.condition
             )
-            prediction = denoiser(network_z, network_logsnr, self.condition)
             x_hat, _ = to_x_eps(prediction, z, logsnr, self.prediction_type)
             x_hat = conditioning_lib.merge(mask, self.context, x_hat)
             alpha, sigma = alpha_sigma(expand_to(logsnr, len(z.shape)))
