@@ -17,6 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from shape import build_labelled_model  # noqa: E402  (bench/probes/shape.py)
 
 
 def main():
@@ -32,10 +33,7 @@ def main():
 
     from kvdm.config import load_recipe
     from kvdm.data import MovingDigits
-    from kvdm.diffusion import VideoDiffusion
-    from kvdm.diffusion.schedules import get_schedule
     from kvdm.metrics import DigitEvaluator
-    from kvdm.models import VideoUNet
     from kvdm.samplers import sample
     from kvdm.training.builders import build_optimizer
 
@@ -46,18 +44,7 @@ def main():
     videos = videos.astype(np.float32) / 127.5 - 1.0
     one_hot = np.eye(10, dtype=np.float32)[source.labels[:count, 0]]
 
-    settings = recipe.model.unet_kwargs()
-    settings.update(out_channels=1, condition_dim=10)
-    diffusion = recipe.diffusion
-    model = VideoDiffusion(
-        VideoUNet(**settings),
-        schedule=get_schedule(diffusion.schedule, logsnr_min=diffusion.logsnr_min,
-                              logsnr_max=diffusion.logsnr_max, shift=diffusion.logsnr_shift),
-        prediction_type=diffusion.prediction_type,
-        loss_weighting=diffusion.loss_weighting,
-        condition_dropout=0.1,
-        seed=recipe.train.seed,
-    )
+    model = build_labelled_model(recipe)
     model.compile(optimizer=build_optimizer(recipe), jit_compile=False)
     start = time.time()
     model.fit({"video": videos, "condition": one_hot}, epochs=1, batch_size=8, verbose=0)
