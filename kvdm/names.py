@@ -55,6 +55,8 @@ DATASET_ALIASES = {
 }
 # Data sets read from a folder of video files (`data.path`).
 FOLDER_DATASETS = ("video_folder", "kinetics600")
+# Data sets read through TFDS.
+TFDS_DATASETS = ("bair", "ucf101", "moving_mnist")
 
 # Keras backends kvdm runs on.
 BACKENDS = ("tensorflow", "jax", "torch")

@@ -266,3 +266,15 @@ def test_parse_override_reads_yaml():
     assert parse_override("train.jit_compile=false") == (
         "train", "jit_compile", False)
     assert parse_override("data.path=a=b") == ("data", "path", "a=b")
+
+
+def test_independent_images_need_image_frames_and_an_own_source():
+    recipe = Recipe.from_dict({"data": {"independent_images": True},
+                               "diffusion": {"num_image_frames": 4}})
+    assert recipe.data.independent_images is True
+    with pytest.raises(RecipeError, match="diffusion.num_image_frames=0"):
+        Recipe.from_dict({"data": {"independent_images": True}})
+    with pytest.raises(RecipeError, match="data.name='ucf101'"):
+        DataConfig(name="ucf101", independent_images=True)
+    with pytest.raises(RecipeError, match="data.name='video_folder'"):
+        DataConfig(name="video_folder", path="videos", independent_images=True)

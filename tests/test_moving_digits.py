@@ -150,3 +150,26 @@ def test_batches_feed_fit():
     model.compile(optimizer="sgd", loss="mse")
     history = model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_independent_images_come_from_the_whole_split_and_resume():
+    options = dict(batch_size=4, num_frames=3, image_size=32, seed=2, image_frames=5)
+    source = MovingDigits("train", num_frames=3, image_size=32, num_videos=100, seed=2)
+    dataset = source.as_dataset(4, image_frames=5)
+    images = np.stack([b["images"].numpy() for b in dataset.take(3)])
+    assert images.shape == (3, 4, 5, 32, 32, 1)
+    # Every image is a frame of some video of the split.
+    frames, _ = source.render(np.arange(len(source)))
+    frames = frames.reshape(-1, 32, 32).astype(np.float32) / 127.5 - 1.0
+    flat = images.reshape(-1, 32 * 32)
+    distances = np.abs(flat[:, None, :] - frames.reshape(1, -1, 32 * 32)).max(axis=-1)
+    assert np.all(distances.min(axis=1) < 1e-6)
+    # Drawn over the whole split: far more distinct digits than the batch's 4 videos.
+    which = distances.argmin(axis=1) // 3
+    assert len(np.unique(which)) > 30
+    # Batch n is the same when the pipeline starts at n (resume).
+    resumed = next(iter(source.as_dataset(4, image_frames=5, start_batch=2)))
+    np.testing.assert_array_equal(resumed["images"].numpy(), images[2])
+    assert "images" not in next(iter(make_dataset("moving_digits", **{**options, "image_frames": 0})))
+    with pytest.raises(ValueError, match="image_frames"):
+        source.as_dataset(4, image_frames=-1)

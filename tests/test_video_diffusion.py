@@ -345,3 +345,20 @@ def test_with_video_unet_tiny(tmp_path):
         _np(restored.denoise(z, logsnr, null)),
         _np(model.denoise(z, logsnr, null)), atol=1e-5,
     )
+
+
+@pytest.mark.backends
+def test_given_image_frames_are_appended_as_they_are():
+    batch, frames, n = 3, 4, 2
+    video = np.zeros((batch, frames, 2, 2, 1), "float32")
+    images = np.arange(batch * n, dtype="float32").reshape(batch, n, 1, 1, 1)
+    images = np.broadcast_to(images, (batch, n, 2, 2, 1)) + 1.0
+    model = VideoDiffusion(
+        ProbeDenoiser(), prediction_type="x", num_image_frames=n, seed=0
+    )
+    out = model({"video": video, "images": images}, training=True)
+    x = _np(out["target"])
+    np.testing.assert_array_equal(x[:, :frames], video)
+    np.testing.assert_array_equal(x[:, frames:], images)
+    with pytest.raises(ValueError, match=r"images.shape=\(3, 1, 2, 2, 1\)"):
+        model({"video": video, "images": images[:, :1]}, training=True)

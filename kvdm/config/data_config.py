@@ -7,6 +7,7 @@ from kvdm.config.fields import Section
 from kvdm.config.fields import setting
 from kvdm.names import DATASETS
 from kvdm.names import FOLDER_DATASETS
+from kvdm.names import TFDS_DATASETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,11 @@ class DataConfig(Section):
             disk (needs network). Defaults to False: a missing set is an
             error naming the files to put where.
         shuffle_buffer: int. Shuffle buffer of TFDS sets. Defaults to 256.
+        independent_images: bool. Draw the image frames of joint training
+            (`diffusion.num_image_frames`) from the whole data set, as the
+            paper does, rather than from the other videos of the same batch.
+            For moving_digits and clips (not yet TFDS sets or video
+            folders). Defaults to False.
     """
 
     section = "data"
@@ -53,8 +59,19 @@ class DataConfig(Section):
     data_dir: str | None = setting(None, "TFDS data folder")
     download: bool = setting(False, "let TFDS download missing sets")
     shuffle_buffer: int = setting(256, "TFDS shuffle buffer", minimum=1)
+    independent_images: bool = setting(
+        False, "image frames drawn from the whole data set"
+    )
 
     def check(self):
+        if self.independent_images and (
+            self.name in TFDS_DATASETS or self.name in FOLDER_DATASETS
+        ):
+            raise RecipeError(
+                "`data.independent_images` draws images for moving_digits and "
+                "clips, not yet for TFDS sets or video folders. "
+                f"Received: data.name={self.name!r}"
+            )
         if self.name in FOLDER_DATASETS and self.path is None:
             raise RecipeError(
                 f"`data.path` is required when `data.name` is {self.name!r}. "

@@ -80,6 +80,12 @@ class Recipe:
                 "`model.text_encoder`, or remove the prompts. "
                 f"Received: sample.prompts={list(self.sample.prompts)!r}"
             )
+        if self.data.independent_images and self.diffusion.num_image_frames == 0:
+            raise RecipeError(
+                "`data.independent_images` needs image frames to draw: set "
+                "`diffusion.num_image_frames`. Received: "
+                "diffusion.num_image_frames=0"
+            )
         context = self.sample.context_frames
         if context is not None and context >= self.num_sample_frames:
             raise RecipeError(

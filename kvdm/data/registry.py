@@ -12,7 +12,7 @@ from kvdm.names import FOLDER_DATASETS
 # With `_TFDS`, keyed by `kvdm.names.DATASETS` (aliases resolved).
 _SOURCES = {"moving_digits": MovingDigits, "clips": Clips, "video_folder": VideoFolder, "kinetics600": VideoFolder}
 _TFDS = ("bair_robot_pushing_small", "ucf101", "moving_mnist")
-_PIPELINE_OPTIONS = ("shuffle", "repeat", "start_batch", "drop_remainder", "prefetch")
+_PIPELINE_OPTIONS = ("shuffle", "repeat", "start_batch", "drop_remainder", "prefetch", "image_frames")
 
 DATASET_NAMES = tuple(sorted(_SOURCES)) + _TFDS
 
@@ -85,7 +85,9 @@ def make_dataset(name, split="train", batch_size=8, num_frames=16, image_size=No
         image_size: int or None. Height and width. Defaults to None (the
             set's `dataset_info(name)["default_image_size"]`).
         **options: passed on: `seed`, `shuffle`, `repeat`, `start_batch`
-            (resume at that batch), `drop_remainder`, `prefetch`, and the
+            (resume at that batch), `drop_remainder`, `prefetch`,
+            `image_frames` (independent images with every video, see
+            `VideoSource.as_dataset`; moving_digits and clips), and the
             options of `MovingDigits`, `Clips`, `VideoFolder` (`path` is
             required for folders) or `tfds_video_dataset` (`data_dir`,
             `manual_dir`, `download`, `flip`, `window`, ...).
@@ -102,6 +104,11 @@ def make_dataset(name, split="train", batch_size=8, num_frames=16, image_size=No
     if image_size is None:
         image_size = dataset_info(name)["default_image_size"]
     if name in _TFDS:
+        if options.pop("image_frames", 0):
+            raise ValueError(
+                "Independent image frames are drawn for moving_digits and clips, not yet "
+                f"from TFDS sets. Received: name={name!r}"
+            )
         return tfds_video_dataset(name, split, batch_size, num_frames, image_size, **options)
     pipeline = {key: options.pop(key) for key in _PIPELINE_OPTIONS if key in options}
     source = _make_source(name, split, num_frames, image_size, options)

@@ -229,7 +229,13 @@ class VideoFolder(VideoSource):
         shape = (0,) + self.video_shape()
         return (np.stack(videos) if videos else np.zeros(shape, np.uint8)), captions
 
-    def _batches(self, positions, shuffle, batch_size, drop_remainder):
+    def _batches(self, positions, shuffle, batch_size, drop_remainder, image_frames=0):
+        if image_frames:
+            raise ValueError(
+                "Independent image frames would decode extra videos for every "
+                "video of a folder; they are drawn for moving_digits and clips "
+                f"only. Received: image_frames={image_frames}"
+            )
         # Decode one video per call, several in parallel, then batch the ones
         # that could be read; order stays deterministic.
         shape = self.video_shape()

@@ -143,6 +143,7 @@ class VideoSource:
         start_batch=0,
         drop_remainder=True,
         prefetch=True,
+        image_frames=0,
     ):
         """Builds the tf.data pipeline.
 
@@ -158,13 +159,21 @@ class VideoSource:
                 Defaults to 0.
             drop_remainder: bool. Drop a final partial batch. Defaults to True.
             prefetch: bool. Prefetch batches in the background. Defaults to True.
+            image_frames: int. Independent images drawn with every video, for
+                joint image-video training (section 4.3.1 of the paper): image
+                `k` of the video at stream position `p` is a random frame of a
+                random video of the whole split, both drawn from
+                `(seed, p, k)`, so they are the same on every run and on
+                resume. Defaults to 0 (none).
 
         Returns:
             A `tf.data.Dataset` of dicts {"video": float32 (B, T, H, W, C) in
             [-1, 1], "caption": tf.string (B,)} ("caption" only when the
-            source has captions).
+            source has captions), plus "images": float32
+            `(B, image_frames, H, W, C)` when `image_frames > 0`.
         """
         batch_size = validation.positive_int(int(batch_size), "batch_size")
+        image_frames = validation.non_negative_int(image_frames, "image_frames")
         validation.non_negative_int(int(start_batch), "start_batch")
         shuffle = self.split == "train" if shuffle is None else bool(shuffle)
         repeat = self.split == "train" if repeat is None else bool(repeat)
@@ -176,12 +185,32 @@ class VideoSource:
         start = int(start_batch) * batch_size
         stop = _INT64_MAX if repeat else len(self)
         positions = tf.data.Dataset.range(start, stop)
-        dataset = self._batches(positions, shuffle, batch_size, drop_remainder)
+        if image_frames:
+            dataset = self._batches(positions, shuffle, batch_size, drop_remainder, image_frames)
+        else:
+            dataset = self._batches(positions, shuffle, batch_size, drop_remainder)
         if prefetch:
             dataset = dataset.prefetch(tf.data.AUTOTUNE)
         return dataset
 
-    def _batches(self, positions, shuffle, batch_size, drop_remainder):
+    def independent_images(self, positions, count):
+        """uint8 `(len(positions), count, H, W, C)`: random frames of random videos.
+
+        Image `k` of stream position `p` is frame `f` of video `v`, with `v`
+        uniform over the split and `f` uniform over its frames, drawn from
+        `(seed, p, k)` only (rendered as in epoch 0).
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        draws = np.stack(
+            [np.random.default_rng([self.seed, int(p), 2]).random((count, 2)) for p in positions]
+        )
+        videos = np.minimum((draws[..., 0] * len(self)).astype(np.int64), len(self) - 1)
+        frames = np.minimum((draws[..., 1] * self.num_frames).astype(np.int64), self.num_frames - 1)
+        rendered, _ = self.render(videos.reshape(-1), np.zeros(videos.size, np.int64))
+        images = rendered[np.arange(videos.size), frames.reshape(-1)]
+        return images.reshape((len(positions), count) + images.shape[1:])
+
+    def _batches(self, positions, shuffle, batch_size, drop_remainder, image_frames=0):
         """Turns the stream of positions into batches of elements."""
         shape = self.video_shape()
         has_captions = self.has_captions
@@ -192,11 +221,18 @@ class VideoSource:
             videos, captions = self.render(indices, epochs)
             if captions is None:
                 captions = [""] * len(indices)
-            return videos, np.asarray(captions, dtype=object).astype(bytes)
+            if image_frames:
+                images = self.independent_images(batch_positions, image_frames)
+            else:
+                images = np.zeros((len(indices), 0) + shape[1:], np.uint8)
+            return videos, np.asarray(captions, dtype=object).astype(bytes), images
 
         def render(batch_positions):
-            videos, captions = tf.numpy_function(
-                render_numpy, [batch_positions], Tout=[tf.uint8, tf.string], stateful=False
+            videos, captions, images = tf.numpy_function(
+                render_numpy,
+                [batch_positions],
+                Tout=[tf.uint8, tf.string, tf.uint8],
+                stateful=False,
             )
             batch = batch_positions.shape[0]
             videos.set_shape((batch,) + shape)
@@ -204,6 +240,9 @@ class VideoSource:
             element = {"video": uint8_to_float(videos)}
             if has_captions:
                 element["caption"] = captions
+            if image_frames:
+                images.set_shape((batch, image_frames) + shape[1:])
+                element["images"] = uint8_to_float(images)
             return element
 
         return positions.batch(batch_size, drop_remainder=drop_remainder).map(render)

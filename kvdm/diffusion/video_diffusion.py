@@ -64,9 +64,12 @@ class VideoDiffusion(keras.Model):
             or a callable gives the data-space weight `w(lambda)` of
             equation 2 instead. Defaults to `None`.
         num_image_frames: int. Independent image frames appended to every
-            training video, each from a random frame of another video of the
-            batch (batches of at least 2 videos are needed for the frames to
-            come from other videos). Defaults to 0.
+            training video. Inputs with an `"images"` entry supply them (the
+            data pipeline draws them from the whole data set, as the paper
+            does: `data.independent_images`); otherwise each is a random
+            frame of another video of the batch (batches of at least 2
+            videos are needed for the frames to come from other videos).
+            Defaults to 0.
         condition_dropout: float in `[0, 1)`. Probability of replacing an
             example's conditioning by the null condition (all zeros) during
             training, for classifier-free guidance. Defaults to 0.
@@ -102,7 +105,9 @@ class VideoDiffusion(keras.Model):
     Call arguments:
         inputs: a video tensor `(batch, frames, height, width, channels)` in
             `[-1, 1]`, or a dict with key `"video"` and optionally
-            `"condition"` (`(batch, dim)` or `(batch, length, dim)`).
+            `"condition"` (`(batch, dim)` or `(batch, length, dim)`) and
+            `"images"` (`(batch, num_image_frames, height, width, channels)`,
+            the image frames to append).
         training: bool. Random draws and condition dropout when True, fixed
             draws when False.
 
@@ -228,23 +233,38 @@ class VideoDiffusion(keras.Model):
         positions = ops.cast(ops.arange(total_frames), "float32")
         return ops.cast(positions[None, :] < count[:, None], "float32")
 
-    def add_image_frames(self, video, seed=None):
-        """Appends `num_image_frames` frames taken from other videos.
+    def add_image_frames(self, video, seed=None, images=None):
+        """Appends `num_image_frames` image frames to every video.
 
-        Frame `T + k` of example `b` is frame `f` of example
-        `(b + o) mod batch` with `o` uniform in `[1, batch - 1]` and `f`
-        uniform in `[0, T)`, drawn independently for every `(b, k)`.
+        Given `images`, those are appended. Otherwise frame `T + k` of
+        example `b` is frame `f` of example `(b + o) mod batch` with `o`
+        uniform in `[1, batch - 1]` and `f` uniform in `[0, T)`, drawn
+        independently for every `(b, k)`.
 
         Args:
             video: tensor `(batch, frames, height, width, channels)`.
             seed: a `SeedGenerator`, an int, or None for the model's own
                 seed generator.
+            images: optional tensor `(batch, num_image_frames, height,
+                width, channels)`: the image frames to append.
 
         Returns:
             A float32 tensor with `frames + num_image_frames` frames.
         """
         video = ops.cast(video, "float32")
         n = self.num_image_frames
+        if images is not None:
+            expected = (n,) + tuple(video.shape[2:])
+            if tuple(images.shape[1:]) != expected:
+                raise ValueError(
+                    "`images` must hold `num_image_frames` frames shaped like "
+                    f"the video's, (batch, {n}, "
+                    f"{', '.join(str(d) for d in video.shape[2:])}). "
+                    f"Received: images.shape={tuple(images.shape)}"
+                )
+            if n == 0:
+                return video
+            return ops.concatenate([video, ops.cast(images, "float32")], axis=1)
         if n == 0:
             return video
         seed = self.seed_generator if seed is None else seed
@@ -292,10 +312,11 @@ class VideoDiffusion(keras.Model):
     # ------------------------------------------------------------- training
     def call(self, inputs, training=None):
         video, condition = self._unpack(inputs)
+        images = inputs.get("images") if isinstance(inputs, dict) else None
         t_seed, eps_seed, frame_seed, drop_seed, context_seed = self._seeds(
             training
         )
-        x = self.add_image_frames(video, seed=frame_seed)
+        x = self.add_image_frames(video, seed=frame_seed, images=images)
         if training:
             condition = self.drop_condition(condition, seed=drop_seed)
         batch = ops.shape(x)[0]

@@ -97,6 +97,8 @@ def dataset_options(recipe):
         image_size=data.image_size,
         seed=recipe.train.seed,
     )
+    if data.independent_images:
+        options["image_frames"] = recipe.diffusion.num_image_frames
     if data.name == "moving_digits":
         options["num_digits"] = data.num_digits
         return options
@@ -136,7 +138,8 @@ def build_dataset(recipe, start_batch=0, cache_dir=None):
     Returns:
         `(dataset, video_shape)`: a `tf.data.Dataset` of dicts
         `{"video": float32 (B, T, H, W, C)}` (plus `"condition"`: float32
-        `(B, L, D)` for text models) and `(T, H, W, C)`.
+        `(B, L, D)` for text models, and `"images"`: float32 `(B, N, H, W, C)`
+        with `data.independent_images`) and `(T, H, W, C)`.
     """
     from kvdm import data as data_lib
 
@@ -145,7 +148,11 @@ def build_dataset(recipe, start_batch=0, cache_dir=None):
     )
     video_shape = tuple(dataset.element_spec["video"].shape[1:])
     if recipe.model.text_encoder is None:
-        dataset = dataset.map(lambda element: {"video": element["video"]})
+        dataset = dataset.map(
+            lambda element: {
+                key: element[key] for key in ("video", "images") if key in element
+            }
+        )
         return dataset, video_shape
     return _with_caption_condition(recipe, dataset, cache_dir), video_shape
 
@@ -188,7 +195,10 @@ def _with_caption_condition(recipe, dataset, cache_dir):
         )
         with tf.control_dependencies([check]):
             condition = tf.gather(table, index)
-        return {"video": element["video"], "condition": condition}
+        output = {"video": element["video"], "condition": condition}
+        if "images" in element:
+            output["images"] = element["images"]
+        return output
 
     return dataset.map(add_condition)
 
