@@ -55,8 +55,9 @@ DATASET_ALIASES = {
 }
 # Data sets read from a folder of video files (`data.path`).
 FOLDER_DATASETS = ("video_folder", "kinetics600")
-# Data sets read through TFDS.
-TFDS_DATASETS = ("bair", "ucf101", "moving_mnist")
+# Data sets whose pipeline can draw independent image frames for joint
+# training (`data.independent_images`).
+IMAGE_FRAME_DATASETS = ("moving_digits", "clips")
 
 # Keras backends kvdm runs on.
 BACKENDS = ("tensorflow", "jax", "torch")

@@ -153,7 +153,7 @@ def test_batches_feed_fit():
 
 
 def test_independent_images_come_from_the_whole_split_and_resume():
-    options = dict(batch_size=4, num_frames=3, image_size=32, seed=2, image_frames=5)
+    options = dict(batch_size=4, num_frames=3, image_size=32, seed=2)
     source = MovingDigits("train", num_frames=3, image_size=32, num_videos=100, seed=2)
     dataset = source.as_dataset(4, image_frames=5)
     images = np.stack([b["images"].numpy() for b in dataset.take(3)])
@@ -170,6 +170,6 @@ def test_independent_images_come_from_the_whole_split_and_resume():
     # Batch n is the same when the pipeline starts at n (resume).
     resumed = next(iter(source.as_dataset(4, image_frames=5, start_batch=2)))
     np.testing.assert_array_equal(resumed["images"].numpy(), images[2])
-    assert "images" not in next(iter(make_dataset("moving_digits", **{**options, "image_frames": 0})))
+    assert "images" not in next(iter(make_dataset("moving_digits", **options, image_frames=0)))
     with pytest.raises(ValueError, match="image_frames"):
         source.as_dataset(4, image_frames=-1)

@@ -7,7 +7,7 @@ from kvdm.config.fields import Section
 from kvdm.config.fields import setting
 from kvdm.names import DATASETS
 from kvdm.names import FOLDER_DATASETS
-from kvdm.names import TFDS_DATASETS
+from kvdm.names import IMAGE_FRAME_DATASETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +64,11 @@ class DataConfig(Section):
     )
 
     def check(self):
-        if self.independent_images and (
-            self.name in TFDS_DATASETS or self.name in FOLDER_DATASETS
-        ):
+        if self.independent_images and self.name not in IMAGE_FRAME_DATASETS:
             raise RecipeError(
-                "`data.independent_images` draws images for moving_digits and "
-                "clips, not yet for TFDS sets or video folders. "
-                f"Received: data.name={self.name!r}"
+                "`data.independent_images` draws images for "
+                f"{' and '.join(IMAGE_FRAME_DATASETS)} only, not yet for TFDS "
+                f"sets or video folders. Received: data.name={self.name!r}"
             )
         if self.name in FOLDER_DATASETS and self.path is None:
             raise RecipeError(

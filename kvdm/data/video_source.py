@@ -185,10 +185,7 @@ class VideoSource:
         start = int(start_batch) * batch_size
         stop = _INT64_MAX if repeat else len(self)
         positions = tf.data.Dataset.range(start, stop)
-        if image_frames:
-            dataset = self._batches(positions, shuffle, batch_size, drop_remainder, image_frames)
-        else:
-            dataset = self._batches(positions, shuffle, batch_size, drop_remainder)
+        dataset = self._batches(positions, shuffle, batch_size, drop_remainder, image_frames)
         if prefetch:
             dataset = dataset.prefetch(tf.data.AUTOTUNE)
         return dataset

@@ -262,11 +262,10 @@ class VideoDiffusion(keras.Model):
                     f"{', '.join(str(d) for d in video.shape[2:])}). "
                     f"Received: images.shape={tuple(images.shape)}"
                 )
-            if n == 0:
-                return video
-            return ops.concatenate([video, ops.cast(images, "float32")], axis=1)
         if n == 0:
             return video
+        if images is not None:
+            return ops.concatenate([video, ops.cast(images, "float32")], axis=1)
         seed = self.seed_generator if seed is None else seed
         shape = ops.shape(video)
         batch, frames = shape[0], shape[1]
