@@ -278,3 +278,13 @@ def test_independent_images_need_image_frames_and_an_own_source():
         DataConfig(name="ucf101", independent_images=True)
     with pytest.raises(RecipeError, match="data.name='video_folder'"):
         DataConfig(name="video_folder", path="videos", independent_images=True)
+
+
+def test_frames_as_channels_takes_whole_videos_of_one_length():
+    stacked = dict(SMALL, model=dict(SMALL["model"], frames_as_channels=True))
+    recipe = Recipe.from_dict(stacked)
+    assert recipe.model.unet_kwargs()["frames_as_channels"] is True
+    with pytest.raises(RecipeError, match="diffusion.num_image_frames=2"):
+        Recipe.from_dict(dict(stacked, diffusion={"num_image_frames": 2}))
+    with pytest.raises(RecipeError, match="sample.num_frames=8"):
+        Recipe.from_dict(dict(stacked, sample={"num_frames": 8}))

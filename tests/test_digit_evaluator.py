@@ -6,6 +6,7 @@ import pytest
 from kvdm.data import MovingDigits
 from kvdm.metrics import DigitEvaluator
 from kvdm.metrics import shuffle_frames
+from kvdm.metrics import first_step_direction
 from kvdm.metrics.digit_evaluator import centroids
 
 
@@ -77,6 +78,19 @@ def test_centroids_follow_a_single_pixel():
     for t, (y, x) in enumerate([(1, 2), (3, 4), (5, 6)]):
         video[0, t, y, x] = 1.0
     np.testing.assert_allclose(centroids(video)[0], [[1, 2], [3, 4], [5, 6]], atol=1e-6)
+
+
+def test_first_step_direction_reads_captions_of_real_videos():
+    source = MovingDigits("test", num_frames=4, image_size=32, num_videos=256, seed=3)
+    videos, _ = source.render(np.arange(256))
+    found = first_step_direction(videos.astype(np.float32) / 127.5 - 1.0)
+    assert (found == source.directions[:, 0]).mean() > 0.97
+    # A still video has no direction; a single pixel moving up-left has.
+    still = np.repeat(videos[:4, :1], 4, axis=1).astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_array_equal(first_step_direction(still), -1)
+    video = -np.ones((1, 2, 8, 8, 1), np.float32)
+    video[0, 0, 5, 5] = video[0, 1, 4, 4] = 1.0
+    assert first_step_direction(video)[0] == 4  # "up and to the left"
 
 
 def test_other_sizes_and_colour_are_accepted(evaluator, real_sets):

@@ -276,3 +276,67 @@ def test_config_round_trip():
     model = VideoUNet.from_preset("tiny", condition_dim=16, out_channels=5)
     restored = VideoUNet.from_config(model.get_config())
     assert restored.get_config() == model.get_config()
+
+
+def _stack(video):
+    """(B, T, H, W, C) -> (B, 1, H, W, T * C), frame-major channels."""
+    batch, frames, height, width, channels = video.shape
+    stacked = np.transpose(video, (0, 2, 3, 1, 4))
+    return stacked.reshape(batch, 1, height, width, frames * channels)
+
+
+@pytest.mark.backends
+def test_frames_as_channels_is_one_image_network_over_stacked_frames():
+    video, logsnr = _inputs((2, 4, 16, 16, 3))
+    stacked = _random_tiny(video_shape=video.shape, frames_as_channels=True)
+    assert not any("temporal" in w.path for w in stacked.weights)
+    # The same network on the stacked frames, as a one-frame video of
+    # 12 channels: its extra middle temporal attention starts as the
+    # identity, every other weight is copied by name.
+    image = VideoUNet.from_preset("tiny")
+    image(_stack(video), logsnr)
+    def inner(weight):  # the path below the model's own name
+        return weight.path.split("/", 1)[1]
+
+    values = {inner(w): _numpy(w) for w in stacked.weights}
+    for weight in image.weights:
+        if inner(weight) in values:
+            weight.assign(values.pop(inner(weight)))
+        else:
+            assert "temporal" in weight.path, weight.path
+    assert not values
+    expected = _numpy(image(_stack(video), logsnr))
+    out = _numpy(stacked(video, logsnr))
+    assert out.shape == video.shape
+    np.testing.assert_allclose(_stack(out), expected, atol=1e-5)
+    assert np.abs(out).max() > 1e-3
+    # Every frame sees a change to any frame.
+    diff = _frame_diff(stacked, video, logsnr, frame=2, num_image_frames=0)
+    assert diff.min() > 1e-4, diff
+
+
+def test_frames_as_channels_checks_and_round_trip():
+    video, logsnr = _inputs((2, 4, 16, 16, 3))
+    model = _random_tiny(video_shape=video.shape, frames_as_channels=True)
+    # One log-SNR per frame: the frames' embeddings are averaged.
+    per_frame = _numpy(model(video, np.stack([logsnr] * 4, axis=1)))
+    np.testing.assert_allclose(per_frame, _numpy(model(video, logsnr)),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match=r"exactly the 4 frames.*video.shape"):
+        model(*_inputs((2, 6, 16, 16, 3)))
+    with pytest.raises(ValueError, match="num_image_frames=1"):
+        model(video, logsnr, num_image_frames=1)
+    with pytest.raises(ValueError, match="frames_as_channels="):
+        VideoUNet(frames_as_channels="yes")
+    with pytest.raises(ValueError, match="number of frames"):
+        VideoUNet.from_preset("tiny", frames_as_channels=True).build(
+            (1, None, 16, 16, 3), (1,)
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "unet.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    assert loaded.frames_as_channels
+    np.testing.assert_allclose(
+        _numpy(loaded(video, logsnr)), _numpy(model(video, logsnr)), atol=1e-6
+    )

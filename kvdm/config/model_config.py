@@ -47,6 +47,10 @@ class ModelConfig(Section):
         remat: bool or None. Recompute the activations of residual and
             attention blocks in the backward pass, trading about one more
             forward pass per step for a lower peak memory (None: off).
+        frames_as_channels: bool or None. Denoise a video as one image
+            whose channels are all its frames' channels, so that every
+            convolution mixes every frame (None: off, the paper's
+            factorized network).
         text_encoder: str or None. The frozen text encoder of a
             text-conditioned model: a `kvdm.text` preset name ("minilm_l6",
             "bert_large") or a folder. Training conditions on the data's
@@ -101,6 +105,9 @@ class ModelConfig(Section):
     )
     remat: bool | None = setting(
         None, "recompute block activations in the backward pass"
+    )
+    frames_as_channels: bool | None = setting(
+        None, "the frames stacked as the channels of one image"
     )
     text_encoder: str | None = setting(None, "text encoder name")
 

@@ -86,12 +86,31 @@ class Recipe:
                 "`diffusion.num_image_frames`. Received: "
                 "diffusion.num_image_frames=0"
             )
+        if self.model.frames_as_channels:
+            self._check_frames_as_channels()
         context = self.sample.context_frames
         if context is not None and context >= self.num_sample_frames:
             raise RecipeError(
                 "`sample.context_frames` must be fewer than the sampled "
                 f"frames ({self.num_sample_frames}: `sample.num_frames`, else "
                 f"`data.num_frames`). Received: sample.context_frames={context}"
+            )
+
+    def _check_frames_as_channels(self):
+        """A network of stacked frames takes whole videos of one length."""
+        if self.diffusion.num_image_frames:
+            raise RecipeError(
+                "`model.frames_as_channels` denoises a video as one stack of "
+                "frames and cannot take appended image frames: set "
+                "`diffusion.num_image_frames` to 0. Received: "
+                f"diffusion.num_image_frames={self.diffusion.num_image_frames}"
+            )
+        if self.num_sample_frames != self.data.num_frames:
+            raise RecipeError(
+                "`model.frames_as_channels` samples videos of the "
+                f"{self.data.num_frames} frames it trains on "
+                "(`data.num_frames`); longer videos come from `kvdm extend`. "
+                f"Received: sample.num_frames={self.sample.num_frames}"
             )
 
     @property

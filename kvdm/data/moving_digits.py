@@ -15,10 +15,10 @@ _MNIST_SIZE = 28
 _TRAIN_PER_CLASS = 400
 
 # (dy, dx) in pixels per frame, y pointing down, and how a caption says it.
-_DIRECTIONS = np.array(
+DIRECTIONS = np.array(
     [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)], dtype=np.int64
 )
-_DIRECTION_WORDS = (
+DIRECTION_WORDS = (
     "up",
     "down",
     "left",
@@ -194,9 +194,9 @@ class MovingDigits(VideoSource):
         shape = (self.num_videos, self.num_digits)
         self.digit_ids = self.digit_pool[rng.integers(0, len(self.digit_pool), size=shape)]
         self.labels = labels[self.digit_ids]
-        self.directions = rng.integers(0, len(_DIRECTIONS), size=shape)
+        self.directions = rng.integers(0, len(DIRECTIONS), size=shape)
         speeds = rng.integers(speed[0], speed[1] + 1, size=shape)
-        self.velocities = _DIRECTIONS[self.directions] * speeds[..., None]
+        self.velocities = DIRECTIONS[self.directions] * speeds[..., None]
         # Start at least one step away from the walls: the first step never bounces.
         margin = np.abs(self.velocities)
         self.starts = margin + np.floor(
@@ -222,7 +222,7 @@ class MovingDigits(VideoSource):
         captions = []
         for index in np.asarray(indices):
             parts = [
-                f"the digit {self.labels[index, k]} moves {_DIRECTION_WORDS[self.directions[index, k]]}"
+                f"the digit {self.labels[index, k]} moves {DIRECTION_WORDS[self.directions[index, k]]}"
                 for k in range(self.num_digits)
             ]
             captions.append(" and ".join(parts))
@@ -233,7 +233,7 @@ class MovingDigits(VideoSource):
         choices = np.unique(np.concatenate([self.labels, self.directions], axis=1), axis=0)
         captions = {
             " and ".join(
-                f"the digit {row[k]} moves {_DIRECTION_WORDS[row[self.num_digits + k]]}"
+                f"the digit {row[k]} moves {DIRECTION_WORDS[row[self.num_digits + k]]}"
                 for k in range(self.num_digits)
             )
             for row in choices

@@ -10,6 +10,7 @@ import importlib
 _MODULES = {
     "DigitEvaluator": "digit_evaluator",
     "shuffle_frames": "digit_evaluator",
+    "first_step_direction": "digit_evaluator",
     "fid": "feature_distances",
     "frechet_score": "feature_distances",
     "fvd": "feature_distances",

@@ -81,6 +81,30 @@ def centroids(videos):
     return np.stack([y, x], axis=-1)
 
 
+def first_step_direction(videos, min_step=0.25):
+    """Direction of each video's first move, as an index of MovingDigits'.
+
+    The brightness centroid's move from frame 0 to frame 1 is given the
+    nearest of the eight directions of `kvdm.data.moving_digits.DIRECTIONS`
+    by angle (a MovingDigits caption names the direction of the first
+    step, which never bounces). A move shorter than `min_step` pixels is
+    no direction: -1.
+
+    Args:
+        videos: array `(B, T, H, W, C)` in `[-1, 1]`, `T >= 2`.
+        min_step: float. Shortest move, in pixels, that has a direction.
+
+    Returns:
+        int array `(B,)` in `[-1, 8)`.
+    """
+    from kvdm.data.moving_digits import DIRECTIONS
+
+    step = np.diff(centroids(videos)[:, :2], axis=1)[:, 0]
+    units = DIRECTIONS / np.linalg.norm(DIRECTIONS, axis=-1, keepdims=True)
+    nearest = (step @ units.T).argmax(axis=-1)
+    return np.where(np.linalg.norm(step, axis=-1) >= min_step, nearest, -1)
+
+
 class DigitEvaluator:
     """Scores MovingDigits-like videos with a classifier of real digit frames.
 

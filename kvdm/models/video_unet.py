@@ -190,6 +190,7 @@ class VideoUNet(keras.Model):
         temporal_shift=0.0,
         video_context=False,
         remat=False,
+        frames_as_channels=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -234,6 +235,11 @@ class VideoUNet(keras.Model):
             raise ValueError(
                 f"`remat` must be True or False. Received: remat={remat!r}"
             )
+        if not isinstance(frames_as_channels, bool):
+            raise ValueError(
+                "`frames_as_channels` must be True or False. "
+                f"Received: frames_as_channels={frames_as_channels!r}"
+            )
         self.out_channels = out_channels
         self.base_channels = base_channels
         self.channel_multipliers = channel_multipliers
@@ -255,6 +261,8 @@ class VideoUNet(keras.Model):
         self.temporal_shift = float(temporal_shift)
         self.video_context = video_context
         self.remat = remat
+        self.frames_as_channels = frames_as_channels
+        self._frames = None
         self._embedding_dim = embedding_dim or 4 * base_channels
 
     @property
@@ -371,6 +379,12 @@ class VideoUNet(keras.Model):
         temporal_resolutions = self.temporal_attention_resolutions
         if temporal_resolutions is None:
             temporal_resolutions = self.attention_resolutions
+        if self.frames_as_channels:
+            # One "frame": there is no frame axis to attend over.
+            temporal_resolutions = ()
+            middle_temporal = False
+        else:
+            middle_temporal = middle
         layers = []
         if middle or size in self.attention_resolutions:
             layers.append(
@@ -378,7 +392,7 @@ class VideoUNet(keras.Model):
                     name=f"{prefix}_spatial_attention", **common
                 )
             )
-        if middle or size in temporal_resolutions:
+        if middle_temporal or size in temporal_resolutions:
             layers.append(
                 self.make_temporal_attention(
                     name=f"{prefix}_temporal_attention", **common
@@ -402,6 +416,18 @@ class VideoUNet(keras.Model):
             )
         batch, frames, height, width, in_channels = video_shape
         self._out_channels = self.out_channels or in_channels
+        if self.frames_as_channels:
+            if frames is None:
+                raise ValueError(
+                    "A VideoUNet with `frames_as_channels=True` needs the "
+                    "number of frames when it is built. "
+                    f"Received: video_shape={video_shape}"
+                )
+            # One image whose channels are every frame's channels.
+            self._frames = frames
+            self._out_channels *= frames
+            frames, in_channels = 1, frames * in_channels
+            video_shape = (batch, frames, height, width, in_channels)
         embedding_shape = (batch, self._embedding_dim)
 
         self.logsnr_embedding = LogSNREmbedding(
@@ -629,6 +655,10 @@ class VideoUNet(keras.Model):
                 f"Received: logsnr.shape={tuple(logsnr.shape)}"
             )
         embedding = self._embed(logsnr, condition)
+        if self.frames_as_channels:
+            video, embedding = self._stack_frames(
+                video, embedding, num_image_frames
+            )
 
         hidden = self.input_conv(video)
         skips = [hidden]
@@ -672,7 +702,47 @@ class VideoUNet(keras.Model):
 
         hidden = ops.silu(self.output_norm(hidden))
         outputs = self.output_conv(hidden)
+        if self.frames_as_channels:
+            outputs = self._unstack_frames(outputs)
         return ops.cast(outputs, "float32")
+
+    def _stack_frames(self, video, embedding, num_image_frames):
+        """`(B, T, H, W, C)` as one frame `(B, 1, H, W, T * C)`.
+
+        A per-frame embedding (one log-SNR per frame) is averaged over the
+        frames: the stacked network has one embedding per video.
+        """
+        if num_image_frames:
+            raise ValueError(
+                "A VideoUNet with `frames_as_channels=True` sees a video as "
+                "one stack of frames and cannot take independent image "
+                "frames. Received: "
+                f"num_image_frames={num_image_frames}"
+            )
+        frames = video.shape[1]
+        if frames is not None and frames != self._frames:
+            raise ValueError(
+                "A VideoUNet with `frames_as_channels=True` denoises videos "
+                f"of exactly the {self._frames} frames it was built with. "
+                f"Received: video.shape={tuple(video.shape)}"
+            )
+        shape = ops.shape(video)
+        video = ops.transpose(video, (0, 2, 3, 1, 4))
+        video = ops.reshape(
+            video, (-1, 1, shape[2], shape[3], self._frames * shape[4])
+        )
+        if len(embedding.shape) == 3:
+            embedding = ops.mean(embedding, axis=1)
+        return video, embedding
+
+    def _unstack_frames(self, outputs):
+        """Inverse of `_stack_frames` for the network's output."""
+        shape = ops.shape(outputs)
+        channels = self._out_channels // self._frames
+        outputs = ops.reshape(
+            outputs, (-1, shape[2], shape[3], self._frames, channels)
+        )
+        return ops.transpose(outputs, (0, 3, 1, 2, 4))
 
     def compute_output_shape(
         self, video_shape, logsnr_shape, condition_shape=None
@@ -708,6 +778,7 @@ class VideoUNet(keras.Model):
                 "temporal_shift": self.temporal_shift,
                 "video_context": self.video_context,
                 "remat": self.remat,
+                "frames_as_channels": self.frames_as_channels,
             }
         )
         return config
