@@ -62,14 +62,13 @@ def adherence(evaluator, videos, digits, directions, per_prompt):
     """The figures of the module docstring for `videos` (prompt-major rows)."""
     from kvdm.metrics import first_step_direction
     from kvdm.metrics.digit_evaluator import centroids
+    from kvdm.metrics.digit_evaluator import label_counts
 
     want_digit = np.repeat(digits, per_prompt)
     want_direction = np.repeat(directions, per_prompt)
     probs, _ = evaluator.classify(videos)
     labels = probs.argmax(axis=-1)
-    counts = np.stack([(labels == k).sum(axis=1) for k in range(10)], axis=-1)
-    majority = counts.argmax(axis=-1)
-    digit_ok = majority == want_digit
+    digit_ok = label_counts(labels).argmax(axis=-1) == want_digit
     direction_ok = first_step_direction(videos) == want_direction
     row = {
         "videos": int(len(videos)),
@@ -79,15 +78,12 @@ def adherence(evaluator, videos, digits, directions, per_prompt):
         "frames with the digit": float((labels == want_digit[:, None]).mean()),
     }
     if per_prompt > 1:
-        grouped = videos.reshape((-1, per_prompt) + videos.shape[1:]) / 2.0
-        distances = []
-        for group in grouped:
-            flat = group.reshape(per_prompt, -1)
-            for i in range(per_prompt):
-                for j in range(i + 1, per_prompt):
-                    distances.append(np.sqrt(np.mean((flat[i] - flat[j]) ** 2)))
+        # (prompts, per_prompt, pixels) on a 0-1 scale; every pair i < j.
+        flat = videos.reshape(-1, per_prompt, int(np.prod(videos.shape[1:]))) / 2.0
+        rms = np.sqrt(np.mean((flat[:, :, None] - flat[:, None, :]) ** 2, axis=-1))
+        pairs = np.triu_indices(per_prompt, k=1)
         starts = centroids(videos)[:, 0].reshape(-1, per_prompt, 2)
-        row["diversity (RMS)"] = float(np.mean(distances))
+        row["diversity (RMS)"] = float(rms[:, pairs[0], pairs[1]].mean())
         row["start spread (px)"] = float(np.linalg.norm(starts.std(axis=1), axis=-1).mean())
     return row
 
@@ -122,6 +118,8 @@ def main():
     if args.videos_per_prompt < 1:
         parser.error(f"--videos-per-prompt must be at least 1, got {args.videos_per_prompt}")
 
+    import keras
+
     from kvdm import samplers
     from kvdm.metrics import DigitEvaluator
     from kvdm.training import load_for_sampling
@@ -147,8 +145,6 @@ def main():
         start = time.perf_counter()
         videos = samplers.sample(loaded.model, shape, sampler=args.sampler, num_steps=args.num_steps,
                                  condition=condition, guidance_weight=weight, seed=args.seed, progress=True)
-        import keras
-
         videos = np.clip(keras.ops.convert_to_numpy(videos), -1.0, 1.0).astype(np.float32)
         row = adherence(evaluator, videos, digits, directions, per_prompt)
         rows.append(dict(setting=f"guidance {weight:g}", **row, **{"sampling s": round(time.perf_counter() - start, 1)}))

@@ -81,6 +81,12 @@ def centroids(videos):
     return np.stack([y, x], axis=-1)
 
 
+def label_counts(labels):
+    """Frames of each video per digit: `(B, T)` labels -> `(B, 10)` counts."""
+    labels = np.asarray(labels)
+    return np.stack([(labels == k).sum(axis=1) for k in range(10)], axis=-1)
+
+
 def first_step_direction(videos, min_step=0.25):
     """Direction of each video's first move, as an index of MovingDigits'.
 
@@ -189,8 +195,7 @@ class DigitEvaluator:
         """
         videos = np.asarray(videos)
         probs, features = self.classify(videos)
-        labels = probs.argmax(axis=-1)
-        counts = np.stack([(labels == k).sum(axis=1) for k in range(10)], axis=-1)
+        counts = label_counts(probs.argmax(axis=-1))
         frames = videos.shape[1]
         centre = centroids(videos)
         steps = np.diff(centre, axis=1)

@@ -379,12 +379,10 @@ class VideoUNet(keras.Model):
         temporal_resolutions = self.temporal_attention_resolutions
         if temporal_resolutions is None:
             temporal_resolutions = self.attention_resolutions
-        if self.frames_as_channels:
-            # One "frame": there is no frame axis to attend over.
-            temporal_resolutions = ()
-            middle_temporal = False
-        else:
-            middle_temporal = middle
+        # Stacked frames are one "frame": no frame axis to attend over.
+        temporal = not self.frames_as_channels and (
+            middle or size in temporal_resolutions
+        )
         layers = []
         if middle or size in self.attention_resolutions:
             layers.append(
@@ -392,7 +390,7 @@ class VideoUNet(keras.Model):
                     name=f"{prefix}_spatial_attention", **common
                 )
             )
-        if middle_temporal or size in temporal_resolutions:
+        if temporal:
             layers.append(
                 self.make_temporal_attention(
                     name=f"{prefix}_temporal_attention", **common
