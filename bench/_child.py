@@ -23,6 +23,8 @@ Kinds of job:
 - `ceiling`: FLOP/s of a square TensorFlow matrix product in float32 and
   bfloat16 (run it on TensorFlow): the practical ceiling of this machine,
   against which achieved FLOP/s are read.
+- `ops`: milliseconds of single operations of the network on the child's
+  backend, forward and forward + backward (see `bench/backend_ops.py`).
 """
 
 import json
@@ -235,7 +237,111 @@ def ceiling(job):
     return result
 
 
-KINDS = {"train": train, "flops": flops, "ceiling": ceiling}
+def _gradient_fn(fn):
+    """`grads(*tensors)`: the gradient of `sum(fn(*tensors) * 1)` for each.
+
+    Compiled as the backend compiles a train step: `jax.jit`, `tf.function`,
+    and eager PyTorch.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(jax.grad(
+            lambda *ts: fn(*ts).sum(), argnums=tuple(range(2))))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def grads(*tensors):
+            with tf.GradientTape() as tape:
+                tape.watch(tensors)
+                total = tf.reduce_sum(fn(*tensors))
+            return tape.gradient(total, tensors)
+
+        return grads
+    import torch
+
+    def grads(*tensors):
+        leaves = [t.detach().requires_grad_(True) for t in tensors]
+        return torch.autograd.grad(fn(*leaves).sum(), leaves)
+
+    return grads
+
+
+def _forward_fn(fn):
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        def forward(*tensors):
+            with torch.no_grad():
+                return fn(*tensors)
+
+        return forward
+    from kvdm.utils import backend_utils
+
+    return backend_utils.jit(fn)
+
+
+def ops(job):
+    """Forward and forward + backward milliseconds of single operations.
+
+    `attention`: `kvdm.layers.attention_ops.dot_product_attention` over
+    `tokens` positions of `batch` images, one head of `head_dim` channels
+    (gradients with respect to queries and keys). `conv`: one 3x3
+    convolution of `batch` images of `size`x`size`x`channels` to as many
+    channels (gradients with respect to input and kernel). The fastest of
+    `repeats` calls after one warm-up call.
+    """
+    import keras
+    import numpy as np
+
+    from kvdm.layers import attention_ops
+
+    rng = np.random.default_rng(0)
+
+    def tensor(*shape):
+        return keras.ops.convert_to_tensor(
+            rng.standard_normal(shape).astype("float32"))
+
+    batch = job["batch"]
+    tokens, head_dim = job["tokens"], job["head_dim"]
+    size, channels = job["size"], job["channels"]
+    value = tensor(batch, tokens, 1, head_dim)
+    cases = {
+        "attention": (
+            lambda q, k: attention_ops.dot_product_attention(q, k, value),
+            (tensor(batch, tokens, 1, head_dim),
+             tensor(batch, tokens, 1, head_dim)),
+        ),
+        "conv": (
+            lambda x, w: keras.ops.conv(x, w, padding="same"),
+            (tensor(batch, size, size, channels),
+             tensor(3, 3, channels, channels) * 0.05),
+        ),
+    }
+    result = {}
+    for name, (fn, tensors) in cases.items():
+        for mode, compiled in (("forward", _forward_fn(fn)),
+                               ("backward", _gradient_fn(fn))):
+            times = []
+            for i in range(1 + job["repeats"]):
+                start = time.perf_counter()
+                out = compiled(*tensors)
+                out = out if isinstance(out, (list, tuple)) else [out]
+                for tensor_out in out:
+                    keras.ops.convert_to_numpy(tensor_out)
+                if i:
+                    times.append(time.perf_counter() - start)
+            result[f"{name}_{mode}_ms"] = 1000.0 * min(times)
+    return result
+
+
+KINDS = {"train": train, "flops": flops, "ceiling": ceiling, "ops": ops}
 
 if __name__ == "__main__":
     kind, job = sys.argv[1], json.loads(sys.argv[2])

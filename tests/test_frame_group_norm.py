@@ -67,3 +67,38 @@ def test_bad_arguments():
         FrameGroupNormalization(groups=3).build((2, 3, 4, 4, 8))
     with pytest.raises(ValueError, match="inputs_shape"):
         FrameGroupNormalization(groups=2).build((8,))
+
+
+@pytest.mark.backends
+def test_fused_kernel_matches_composition_with_gradients(monkeypatch):
+    # On PyTorch the layer runs a fused kernel; its values and input
+    # gradients must be those of the keras.ops composition (which the other
+    # backends run).
+    from kvdm.utils import backend_utils
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(1.0, 2.0, size=(2, 3, 5, 4, 8)).astype("float32")
+    weights = keras.ops.convert_to_tensor(
+        rng.normal(size=x.shape).astype("float32"))
+    layer = FrameGroupNormalization(groups=4)
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=8).astype("float32"),
+                       rng.normal(size=8).astype("float32")])
+
+    def loss(inputs):
+        out = layer(inputs)
+        return keras.ops.sum(out * weights), out
+
+    grad_fn = backend_utils.value_and_grad(loss)
+    value, out, grad = grad_fn(keras.ops.convert_to_tensor(x))
+    with monkeypatch.context() as patch:
+        patch.setattr(backend_utils, "fused_frame_group_norm",
+                      lambda *args: None)
+        ref_value, ref_out, ref_grad = grad_fn(keras.ops.convert_to_tensor(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
+                               keras.ops.convert_to_numpy(ref_out),
+                               atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(grad),
+                               keras.ops.convert_to_numpy(ref_grad),
+                               atol=1e-4)
+    assert float(value) == pytest.approx(float(ref_value), rel=1e-5)

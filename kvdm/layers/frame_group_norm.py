@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 
@@ -22,7 +23,9 @@ class FrameGroupNormalization(keras.layers.Layer):
     normalization of an image model applied frame by frame.
 
     Statistics are computed in float32 whatever the compute dtype, and the
-    result is cast back to the compute dtype.
+    result is cast back to the compute dtype. On PyTorch a fused kernel
+    (`torch.nn.functional.group_norm`) computes the same result; elsewhere
+    it is composed of `keras.ops`.
 
     Args:
         groups: int. Number of channel groups. The channel count must be
@@ -119,6 +122,15 @@ class FrameGroupNormalization(keras.layers.Layer):
             self.beta = None
 
     def call(self, inputs):
+        fused = backend_utils.fused_frame_group_norm(
+            inputs,
+            self.groups,
+            None if self.gamma is None else self.gamma.value,
+            None if self.beta is None else self.beta.value,
+            self.epsilon,
+        )
+        if fused is not None:
+            return ops.cast(fused, self.compute_dtype)
         shape = ops.shape(inputs)
         channels = inputs.shape[-1]
         x = ops.cast(inputs, "float32")
