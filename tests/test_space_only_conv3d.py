@@ -111,3 +111,46 @@ def test_each_frame_is_a_2d_convolution():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpaceOnlyConv3D(**kwargs)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel_size", [(3, 3), (1, 1), (3, 5)])
+def test_copy_free_conv_matches_keras_conv_with_gradients(padding, kernel_size):
+    # On PyTorch, stride-1 convolutions skip keras.ops.conv's layout copies;
+    # values and the gradients for the images and the kernel must not change.
+    from kvdm.utils import backend_utils
+
+    rng = np.random.default_rng(0)
+    images = keras.ops.convert_to_tensor(
+        rng.normal(size=(3, 7, 6, 4)).astype("float32"))
+    kernel = keras.ops.convert_to_tensor(
+        rng.normal(size=(*kernel_size, 4, 5)).astype("float32"))
+    out_shape = keras.ops.shape(keras.ops.conv(images, kernel, padding=padding))
+    weights = keras.ops.convert_to_tensor(
+        rng.normal(size=out_shape).astype("float32"))
+
+    def fast(conv_images, conv_kernel):
+        out = backend_utils.channels_last_conv2d(conv_images, conv_kernel, padding)
+        if out is None:  # backends without the copy-free path
+            out = keras.ops.conv(conv_images, conv_kernel, padding=padding)
+        return out
+
+    def reference(conv_images, conv_kernel):
+        return keras.ops.conv(conv_images, conv_kernel, padding=padding)
+
+    for conv in (fast, reference):
+        by_images = backend_utils.value_and_grad(
+            lambda x, conv=conv: (keras.ops.sum(conv(x, kernel) * weights),
+                                  conv(x, kernel)))
+        by_kernel = backend_utils.value_and_grad(
+            lambda k, conv=conv: (keras.ops.sum(conv(images, k) * weights),
+                                  conv(images, k)))
+        _, out, image_grad = by_images(images)
+        _, _, kernel_grad = by_kernel(kernel)
+        results = [keras.ops.convert_to_numpy(t)
+                   for t in (out, image_grad, kernel_grad)]
+        if conv is fast:
+            fast_results = results
+    for got, want in zip(fast_results, results):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kvdm.utils import backend_utils
 from kvdm.utils import validation
 
 _IMPLEMENTATIONS = ("auto", "conv2d", "conv3d")
@@ -46,7 +47,10 @@ class SpaceOnlyConv3D(keras.layers.Layer):
     the implementation, so weights move freely between implementations.
     `"conv2d"` folds the frames into the batch and runs a 2D convolution;
     `"conv3d"` runs a 3D convolution with the kernel expanded to
-    `(1, k_h, k_w, channels, filters)`. Both give the same result.
+    `(1, k_h, k_w, channels, filters)`. Both give the same result. On
+    PyTorch, `"conv2d"` with stride 1 and an odd kernel calls
+    `torch.nn.functional.conv2d` on the channels-last view of the frames,
+    which avoids the layout copies of `keras.ops.conv`.
 
     Args:
         filters: int. Number of output channels.
@@ -156,13 +160,19 @@ class SpaceOnlyConv3D(keras.layers.Layer):
         else:
             shape = ops.shape(inputs)
             frames = ops.reshape(inputs, (-1, shape[2], shape[3], shape[4]))
-            outputs = ops.conv(
-                frames,
-                self.kernel,
-                strides=self.strides,
-                padding=self.padding,
-                data_format="channels_last",
-            )
+            outputs = None
+            if self.strides == (1, 1):
+                outputs = backend_utils.channels_last_conv2d(
+                    frames, self.kernel, self.padding
+                )
+            if outputs is None:
+                outputs = ops.conv(
+                    frames,
+                    self.kernel,
+                    strides=self.strides,
+                    padding=self.padding,
+                    data_format="channels_last",
+                )
             out_shape = ops.shape(outputs)
             outputs = ops.reshape(
                 outputs,

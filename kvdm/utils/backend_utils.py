@@ -7,7 +7,7 @@ reconstruction guidance, equations 7 and 8 of the paper), compilation, the
 global random state, the position of a replica in multi-device training,
 rematerialization of a layer that draws random numbers, and a backend's own
 fused kernel where the portable composition of `keras.ops` is much slower
-(group normalization on PyTorch).
+(group normalization and stride-1 convolutions on PyTorch).
 """
 
 import keras
@@ -121,6 +121,47 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
         frames, groups, weight, bias, epsilon
     )
     return outputs.permute(0, 2, 3, 1).reshape(shape)
+
+
+def channels_last_conv2d(images, kernel, padding):
+    """A stride-1 2-D convolution of channels-last images, copy-free.
+
+    The same result as `keras.ops.conv(images, kernel, padding=padding)`
+    where the backend can do it without moving the images to another
+    layout; `None` elsewhere (the caller then calls `keras.ops.conv`).
+
+    PyTorch: `torch.nn.functional.conv2d` on the channels-last view of the
+    images, whose oneDNN kernel reads that layout directly. `keras.ops.conv`
+    copies the images into a new tensor on the way in and again on the
+    way back, in both passes: at a 32x64x64x128 input of shape M of
+    `bench/train_step.py` the forward and backward pass of a 3x3
+    convolution take 336 ms this way against 409 ms.
+
+    Args:
+        images: tensor `(batch, height, width, in_channels)`.
+        kernel: tensor `(kernel_height, kernel_width, in_channels,
+            out_channels)`, both kernel sizes odd.
+        padding: `"same"` or `"valid"`.
+
+    Returns:
+        A tensor `(batch, out_height, out_width, out_channels)`, or `None`.
+    """
+    if backend_name() != "torch":
+        return None
+    import torch
+
+    height, width = kernel.shape[0], kernel.shape[1]
+    if height % 2 == 0 or width % 2 == 0:
+        return None
+    pad = (height // 2, width // 2) if padding == "same" else 0
+    # As keras.ops.conv reads them: a variable becomes its value (in the
+    # compute dtype inside a layer's call under mixed precision).
+    images = keras.ops.convert_to_tensor(images)
+    kernel = keras.ops.convert_to_tensor(kernel)
+    outputs = torch.nn.functional.conv2d(
+        images.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), padding=pad
+    )
+    return outputs.permute(0, 2, 3, 1)
 
 
 def _spatial_size(shape):
