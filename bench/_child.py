@@ -271,22 +271,6 @@ def _gradient_fn(fn):
     return grads
 
 
-def _forward_fn(fn):
-    import keras
-
-    if keras.backend.backend() == "torch":
-        import torch
-
-        def forward(*tensors):
-            with torch.no_grad():
-                return fn(*tensors)
-
-        return forward
-    from kvdm.utils import backend_utils
-
-    return backend_utils.jit(fn)
-
-
 def ops(job):
     """Forward and forward + backward milliseconds of single operations.
 
@@ -301,6 +285,7 @@ def ops(job):
     import numpy as np
 
     from kvdm.layers import attention_ops
+    from kvdm.utils import backend_utils
 
     rng = np.random.default_rng(0)
 
@@ -326,7 +311,7 @@ def ops(job):
     }
     result = {}
     for name, (fn, tensors) in cases.items():
-        for mode, compiled in (("forward", _forward_fn(fn)),
+        for mode, compiled in (("forward", backend_utils.jit(fn)),
                                ("backward", _gradient_fn(fn))):
             times = []
             for i in range(1 + job["repeats"]):

@@ -103,7 +103,7 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
 
     shape = inputs.shape
     channels = shape[-1]
-    frames = inputs.float().reshape(-1, int(_spatial_size(shape)), 1, channels)
+    frames = inputs.float().reshape(shape[0] * shape[1], -1, 1, channels)
     weight = None if gamma is None else torch.as_tensor(gamma).float()
     bias = None if beta is None else torch.as_tensor(beta).float()
     frames = frames.permute(0, 3, 1, 2)
@@ -162,13 +162,6 @@ def channels_last_conv2d(images, kernel, padding):
         images.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), padding=pad
     )
     return outputs.permute(0, 2, 3, 1)
-
-
-def _spatial_size(shape):
-    size = 1
-    for dimension in shape[2:-1]:
-        size *= dimension
-    return size
 
 
 def jit(fn):
