@@ -32,8 +32,9 @@ def test_load_for_sampling_names_the_presets_for_a_missing_source(tmp_path):
 
 # -- A preset made from the session's tiny run ----------------------------
 #
-# No preset ships yet; a listed preset folder holding the tiny run's model
-# and recipe exercises the whole path from a name to videos.
+# A listed preset folder holding the session's tiny run's model and recipe
+# exercises the whole path from a name to videos in little time; the shipped
+# presets are tested in test_shipped_presets.py.
 
 NAME = "tiny_digits"
 

@@ -6,7 +6,6 @@ import threading
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from kvdm.utils import validation
 
@@ -56,6 +55,8 @@ def _close_pipelines(quiet_seconds=0.25, timeout_seconds=10.0):
 
 def uint8_to_float(video):
     """Maps a uint8 tensor in [0, 255] to float32 in [-1, 1]."""
+    import tensorflow as tf
+
     return tf.cast(video, tf.float32) / 127.5 - 1.0
 
 
@@ -182,6 +183,8 @@ class VideoSource:
                 f"The {self.split} split holds {len(self)} videos, fewer than one batch. "
                 f"Received: batch_size={batch_size}"
             )
+        import tensorflow as tf
+
         start = int(start_batch) * batch_size
         stop = _INT64_MAX if repeat else len(self)
         positions = tf.data.Dataset.range(start, stop)
@@ -207,21 +210,54 @@ class VideoSource:
         images = rendered[np.arange(videos.size), frames.reshape(-1)]
         return images.reshape((len(positions), count) + images.shape[1:])
 
+    def numpy_batch(self, batch_index, batch_size, shuffle=None, image_frames=0):
+        """Batch `batch_index` of the training stream, in numpy.
+
+        The same videos, captions and images as batch `batch_index` of
+        `as_dataset(batch_size, shuffle, repeat=True, image_frames=...)`,
+        without TensorFlow (for example on a machine that trains on JAX or
+        PyTorch alone).
+
+        Returns:
+            A dict {"video": float32 (B, T, H, W, C) in [-1, 1]}, plus
+            "caption" (list of str) when the source has captions and
+            "images" when `image_frames > 0`.
+        """
+        batch_size = validation.positive_int(int(batch_size), "batch_size")
+        shuffle = self.split == "train" if shuffle is None else bool(shuffle)
+        start = validation.non_negative_int(int(batch_index), "batch_index") * batch_size
+        videos, captions, images = self._render_positions(
+            np.arange(start, start + batch_size, dtype=np.int64), shuffle, image_frames
+        )
+        element = {"video": videos.astype(np.float32) / 127.5 - 1.0}
+        if self.has_captions:
+            element["caption"] = list(captions)
+        if image_frames:
+            element["images"] = images.astype(np.float32) / 127.5 - 1.0
+        return element
+
+    def _render_positions(self, positions, shuffle, image_frames):
+        """uint8 videos, captions (list of str) and uint8 images at stream positions."""
+        indices, epochs = self.indices_at(positions, shuffle)
+        videos, captions = self.render(indices, epochs)
+        if captions is None:
+            captions = [""] * len(indices)
+        if image_frames:
+            images = self.independent_images(positions, image_frames)
+        else:
+            images = np.zeros((len(indices), 0) + self.video_shape()[1:], np.uint8)
+        return videos, captions, images
+
     def _batches(self, positions, shuffle, batch_size, drop_remainder, image_frames=0):
         """Turns the stream of positions into batches of elements."""
+        import tensorflow as tf
+
         shape = self.video_shape()
         has_captions = self.has_captions
 
         @pipeline_callback
         def render_numpy(batch_positions):
-            indices, epochs = self.indices_at(batch_positions, shuffle)
-            videos, captions = self.render(indices, epochs)
-            if captions is None:
-                captions = [""] * len(indices)
-            if image_frames:
-                images = self.independent_images(batch_positions, image_frames)
-            else:
-                images = np.zeros((len(indices), 0) + shape[1:], np.uint8)
+            videos, captions, images = self._render_positions(batch_positions, shuffle, image_frames)
             return videos, np.asarray(captions, dtype=object).astype(bytes), images
 
         def render(batch_positions):

@@ -432,8 +432,9 @@ class VideoDiffusion(keras.Model):
         """Loads a pretrained model that ships with kvdm.
 
         Args:
-            name: str. A name in `kvdm.presets.PRESETS` (none ships
-                yet; `bench/make_preset.py` makes one).
+            name: str. A name in `kvdm.presets.PRESETS`:
+                `"moving_digits"` or `"moving_digits_text"`
+                (`bench/make_preset.py` makes more).
 
         Returns:
             The `VideoDiffusion` with its EMA weights, ready for
@@ -441,7 +442,7 @@ class VideoDiffusion(keras.Model):
             holds the sampler settings it was measured with).
 
         Example:
-        >>> diffusion = VideoDiffusion.from_preset(name)
+        >>> diffusion = VideoDiffusion.from_preset("moving_digits")
         >>> videos = kvdm.samplers.sample(diffusion, (4, 8, 32, 32, 1),
         ...                               sampler="ddim", num_steps=64)
         """

@@ -17,7 +17,13 @@ _ROOT = pathlib.Path(__file__).resolve().parent
 
 # name -> what it is, in one line. `bench/make_preset.py` makes a preset's
 # folder; a name is listed here once its files ship.
-PRESETS = {}
+PRESETS = {
+    "moving_digits": "one MNIST digit moving in 8 frames of 32x32, unconditional (recipes/moving_digits_preset.yaml)",
+    "moving_digits_text": (
+        "one MNIST digit moving in 8 frames of 32x32 from a caption such as "
+        "'the digit 7 moves left' (recipes/moving_digits_text_preset.yaml)"
+    ),
+}
 
 
 def is_preset(name):
