@@ -15,8 +15,8 @@ Training runs `Model.fit` on the recipe's `VideoDiffusion` until
 `train.steps` or `--minutes`, whichever comes first, then writes a run
 folder like `kvdm train` does: `recipe.yaml` (with `train.steps` set to the
 steps taken), `checkpoints/step-N/` and `model.keras` (the EMA model).
-`bench/make_preset.py RECIPE --name NAME --run DIR --set train.steps=N`
-then packs and measures it on any machine.
+`bench/make_preset.py RECIPE --name NAME --trained DIR` then measures and
+packs it on any machine.
 """
 
 import argparse
@@ -67,25 +67,25 @@ def _source(recipe, moving_digits):
     )
 
 
-def element_at(step, source, recipe, table=None, captions=None):
-    """Batch `step` of the recipe's training stream (numpy)."""
+def element_at(step, source, recipe, table=None, rows=None):
+    """Batch `step` of the recipe's training stream (numpy); `rows` maps a
+    caption to its row of `table`."""
     image_frames = recipe.diffusion.num_image_frames if recipe.data.independent_images else 0
     element = source.numpy_batch(step, recipe.train.batch_size, image_frames=image_frames)
     text = element.pop("caption", None)
     if table is not None:
-        index = {caption: row for row, caption in enumerate(captions)}
-        element["condition"] = table[[index[c] for c in text]]
+        element["condition"] = table[[rows[c] for c in text]]
     return element
 
 
-def batches(source, recipe, table=None, captions=None, start=0):
+def batches(source, recipe, table=None, rows=None, start=0):
     """Yields `(element,)` for the recipe's training batches from `start` on, rendered ahead."""
     ahead = queue.Queue(maxsize=4)
 
     def render():
         step = start
         while True:
-            ahead.put((element_at(step, source, recipe, table, captions),))
+            ahead.put((element_at(step, source, recipe, table, rows),))
             step += 1
 
     threading.Thread(target=render, daemon=True).start()
@@ -125,17 +125,18 @@ def main():
     from kvdm.training import sampling
 
     builders.check_backend(recipe)
-    table = captions = None
+    table = rows = None
     if recipe.model.text_encoder is not None:
         if not args.captions:
             raise SystemExit("A text recipe needs --captions FILE (see --write-captions).")
         captions, table = caption_table(args.captions)
+        rows = {caption: row for row, caption in enumerate(captions)}
     source = _source(recipe, MovingDigits)
     video_shape = source.video_shape()
     keras.utils.set_random_seed(recipe.train.seed)
     builders.set_precision(recipe)
-    stream = batches(source, recipe, table, captions)
-    example = element_at(0, source, recipe, table, captions)
+    stream = batches(source, recipe, table, rows)
+    example = element_at(0, source, recipe, table, rows)
     model = builders.build_training_model(recipe, video_shape, example)
 
     started = time.perf_counter()
