@@ -1,7 +1,8 @@
 """Sample quality of MovingDigits models, side by side with real data.
 
     python bench/moving_digits_quality.py [SOURCE ...] [--num-videos 64]
-        [--conditional] [--json results.json]
+        [--conditional | --conditional-only] [--reconstruction-weights W ...]
+        [--conditional-tasks predict extend upsample] [--json results.json]
 
 Each SOURCE is a run folder, a `.keras` file or a preset name (default: the
 README main job's `runs/moving_digits`). Prints, for real test videos (the ceiling), frames
@@ -12,7 +13,11 @@ seconds per step, and the frame coupling of its network at log-SNR -4 and 0
 when frame 0 of the noisy input does). `--conditional` adds, for each source, how well the digit of
 a real test video is kept by `predict` (2 known frames), `extend` (8 -> 32
 frames) and `upsample` (16x16 -> 32x32): the share of generated frames that
-the classifier gives the input's label.
+the classifier gives the input's label. `--reconstruction-weights` repeats
+them at each given reconstruction-guidance weight (default: the recipe's),
+which is how a recipe's `sample.reconstruction_weight` is chosen;
+`--conditional-tasks` picks a subset of the three and `--conditional-only`
+skips the unconditional samples.
 """
 
 import argparse
@@ -57,8 +62,14 @@ def _training_figures(loaded):
     return steps, seconds / 60.0, seconds / steps
 
 
-def _conditional(loaded, real, labels, seed):
-    """Label kept after the known frames by predict, extend and upsample."""
+CONDITIONAL_TASKS = ("predict", "extend", "upsample")
+
+
+def _conditional(loaded, real, labels, seed, weight=None, tasks=CONDITIONAL_TASKS):
+    """Label kept after the known frames by predict, extend and upsample.
+
+    `weight` is the reconstruction-guidance weight (None: the recipe's).
+    """
     import keras
 
     from kvdm import samplers
@@ -71,20 +82,24 @@ def _conditional(loaded, real, labels, seed):
         num_steps=config.num_steps,
         seed=seed,
         progress=False,
-        reconstruction_weight=config.reconstruction_weight,
+        reconstruction_weight=config.reconstruction_weight if weight is None else weight,
     )
     frames = loaded.video_shape[0]
     out = {}
     # Prediction and extension by the run's own conditioning method ("context"
     # for a network trained with clean leading frames).
     known = dict(common, conditioning=config.conditioning)
-    video = samplers.predict(loaded.model, real[:, :2], frames, **known)
-    out["predict_2_to_%d" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels, start=2)
-    video = samplers.extend(loaded.model, real, 32, window_frames=frames, **known)
-    out["extend_%d_to_32" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels, start=frames)
-    low = real.reshape(real.shape[0], frames, 16, 2, 16, 2, 1).mean(axis=(3, 5))
-    video = samplers.upsample(loaded.model, low, spatial_factor=2, **common)
-    out["upsample_16_to_32"] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels)
+    if "predict" in tasks:
+        video = samplers.predict(loaded.model, real[:, :2], frames, **known)
+        out["predict_2_to_%d" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels, start=2)
+    if "extend" in tasks:
+        video = samplers.extend(loaded.model, real, 32, window_frames=frames, **known)
+        out["extend_%d_to_32" % frames] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels,
+                                                                start=frames)
+    if "upsample" in tasks:
+        low = real.reshape(real.shape[0], frames, 16, 2, 16, 2, 1).mean(axis=(3, 5))
+        video = samplers.upsample(loaded.model, low, spatial_factor=2, **common)
+        out["upsample_16_to_32"] = evaluator.label_kept(keras.ops.convert_to_numpy(video), labels)
     return out
 
 
@@ -111,6 +126,12 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument("--conditional-videos", type=int, default=16)
+    parser.add_argument("--reconstruction-weights", type=float, nargs="+", default=[None],
+                        help="reconstruction-guidance weights of --conditional (default: the recipe's)")
+    parser.add_argument("--conditional-only", action="store_true",
+                        help="only the --conditional figures (no unconditional samples)")
+    parser.add_argument("--conditional-tasks", nargs="+", default=list(CONDITIONAL_TASKS),
+                        choices=CONDITIONAL_TASKS)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     sources = args.sources or ["runs/moving_digits"]
@@ -138,6 +159,8 @@ def main():
         loaded_sources.append((source, loaded))
         frames = loaded.video_shape[0]
         reference, held_out, _ = real_for(frames)
+        if args.conditional_only:
+            continue
         if not any(row["source"].startswith(f"real test videos ({frames}") for row in rows):
             rows.append({"source": f"real test videos ({frames} frames)", **evaluator.evaluate(held_out, reference)})
             rows.append({"source": "shuffled frames (floor)", **evaluator.evaluate(shuffle_frames(held_out), reference)})
@@ -154,17 +177,23 @@ def main():
             row[f"coupling_{logsnr:g}"] = float(frame_coupling(loaded.model, held_out[:16], logsnr).mean())
         rows.append(row)
 
-    _print_table(rows)
-    if args.conditional:
+    if rows:
+        _print_table(rows)
+    if args.conditional or args.conditional_only:
         print()
         for source, loaded in loaded_sources:
             _, held_out, labels = real_for(loaded.video_shape[0])
-            count = args.conditional_videos
-            kept = _conditional(loaded, held_out[:count], labels[:count], args.seed)
-            rows.append({"source": f"{source} (conditional)", "num_videos": count, **kept})
-            print(f"{source}: share of generated frames with the input's digit, {count} real test videos")
-            for task, share in kept.items():
-                print(f"  {task}: {share:.3f}")
+            count = min(args.conditional_videos, len(held_out))
+            for weight in args.reconstruction_weights:
+                shown = loaded.recipe.sample.reconstruction_weight if weight is None else weight
+                kept = _conditional(loaded, held_out[:count], labels[:count], args.seed, weight,
+                                    args.conditional_tasks)
+                rows.append({"source": f"{source} (conditional)", "num_videos": count,
+                             "reconstruction_weight": shown, **kept})
+                print(f"{source}, reconstruction weight {shown:g}: share of generated frames with the input's "
+                      f"digit, {count} real test videos", flush=True)
+                for task, share in kept.items():
+                    print(f"  {task}: {share:.3f}", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)

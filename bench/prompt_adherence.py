@@ -1,15 +1,17 @@
 """Prompt adherence of a text-conditioned MovingDigits model, per guidance weight.
 
     python bench/prompt_adherence.py [SOURCE] [--videos-per-prompt 2]
-        [--weights 0 1 2 5] [--num-steps 32] [--json FILE]
+        [--weights 0 1 2 5] [--sampler NAME] [--num-steps N] [--gamma G] [--seed S]
+        [--json FILE]
 
 SOURCE is a run folder, a `.keras` file or a preset name (default: the
 `moving_digits_text` preset). Every digit 0-9 with every one of the eight
 caption directions ("the digit 7 moves up and to the left") prompts
 `--videos-per-prompt` videos at each classifier-free guidance weight, from
-the same noise. Measured, beside real test videos with the same captions
-(the ceiling) and the same real videos scored against shuffled prompts
-(the floor):
+the same noise, with the source recipe's sampler and step count unless
+`--sampler` and `--num-steps` say otherwise. Measured, beside real test
+videos with the same captions (the ceiling) and the same real videos scored
+against shuffled prompts (the floor):
 
 - digit: share of videos whose most common frame label (the MovingDigits
   digit classifier of `kvdm.metrics.DigitEvaluator`) is the prompted digit;
@@ -110,8 +112,11 @@ def main():
     parser.add_argument("source", nargs="?", default="moving_digits_text")
     parser.add_argument("--videos-per-prompt", type=int, default=2)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0, 2.0, 5.0])
-    parser.add_argument("--num-steps", type=int, default=32)
-    parser.add_argument("--sampler", default="ddim")
+    parser.add_argument("--num-steps", type=int, default=None, help="sampling steps (default: the recipe's)")
+    parser.add_argument("--sampler", default=None, help="sampler name (default: the recipe's)")
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="variance interpolation of the ancestral and predictor-corrector samplers "
+                             "(default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
@@ -126,6 +131,11 @@ def main():
     from kvdm.training.sampling import prompt_condition
 
     loaded = load_for_sampling(args.source)
+    sampler = args.sampler or loaded.recipe.sample.sampler
+    num_steps = args.num_steps or loaded.recipe.sample.num_steps
+    # The recipe's variance interpolation for the samplers that take one.
+    gamma = loaded.recipe.sample.gamma if args.gamma is None else args.gamma
+    extra = {"gamma": gamma} if sampler in ("ancestral", "predictor_corrector") else {}
     frames = loaded.video_shape[0]
     per_prompt = args.videos_per_prompt
     prompts, digits, directions = prompt_table()
@@ -143,12 +153,14 @@ def main():
     shape = (len(prompts) * per_prompt,) + tuple(loaded.video_shape)
     for weight in args.weights:
         start = time.perf_counter()
-        videos = samplers.sample(loaded.model, shape, sampler=args.sampler, num_steps=args.num_steps,
-                                 condition=condition, guidance_weight=weight, seed=args.seed, progress=True)
+        videos = samplers.sample(loaded.model, shape, sampler=sampler, num_steps=num_steps,
+                                 condition=condition, guidance_weight=weight, seed=args.seed, progress=True,
+                                 **extra)
         videos = np.clip(keras.ops.convert_to_numpy(videos), -1.0, 1.0).astype(np.float32)
         row = adherence(evaluator, videos, digits, directions, per_prompt)
         rows.append(dict(setting=f"guidance {weight:g}", **row, **{"sampling s": round(time.perf_counter() - start, 1)}))
-    print(f"{args.source}: {len(prompts)} prompts x {per_prompt} videos, {args.sampler} {args.num_steps} steps")
+    print(f"{args.source}: {len(prompts)} prompts x {per_prompt} videos, {sampler} {num_steps} steps"
+          + (f", gamma {gamma:g}" if extra else ""))
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
