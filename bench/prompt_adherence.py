@@ -129,13 +129,15 @@ def main():
     from kvdm.metrics import DigitEvaluator
     from kvdm.training import load_for_sampling
     from kvdm.training.sampling import prompt_condition
+    from kvdm.training.sampling import sampler_options
 
     loaded = load_for_sampling(args.source)
-    sampler = args.sampler or loaded.recipe.sample.sampler
-    num_steps = args.num_steps or loaded.recipe.sample.num_steps
-    # The recipe's variance interpolation for the samplers that take one.
-    gamma = loaded.recipe.sample.gamma if args.gamma is None else args.gamma
-    extra = {"gamma": gamma} if sampler in ("ancestral", "predictor_corrector") else {}
+    changes = {"sampler": args.sampler, "num_steps": args.num_steps, "gamma": args.gamma}
+    settings = loaded.recipe.with_overrides(
+        [f"sample.{key}={value}" for key, value in changes.items() if value is not None]).sample
+    sampler, num_steps = settings.sampler, settings.num_steps
+    # What only this sampler takes (the ancestral sampler's gamma, ...).
+    extra = sampler_options(settings)
     frames = loaded.video_shape[0]
     per_prompt = args.videos_per_prompt
     prompts, digits, directions = prompt_table()
@@ -160,7 +162,7 @@ def main():
         row = adherence(evaluator, videos, digits, directions, per_prompt)
         rows.append(dict(setting=f"guidance {weight:g}", **row, **{"sampling s": round(time.perf_counter() - start, 1)}))
     print(f"{args.source}: {len(prompts)} prompts x {per_prompt} videos, {sampler} {num_steps} steps"
-          + (f", gamma {gamma:g}" if extra else ""))
+          + "".join(f", {key} {value:g}" for key, value in extra.items()))
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:

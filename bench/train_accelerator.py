@@ -32,16 +32,16 @@ import numpy as np
 def caption_table(path):
     """`(captions, table)` from a `caption_embeddings.npz`: a zero-padded
     float32 `(N + 1, L, D)` table whose last row is the null condition."""
-    with np.load(path, allow_pickle=False) as stored:
-        captions = stored["captions"].tolist()
-        offsets = stored["offsets"]
-        embeddings = stored["embeddings"]
-    length = int(np.max(np.diff(offsets)))
-    table = np.zeros((len(captions) + 1, length, embeddings.shape[-1]), np.float32)
-    for index in range(len(captions)):
-        row = embeddings[offsets[index]:offsets[index + 1]]
-        table[index, : len(row)] = row
-    return captions, table
+    from kvdm.training.caption_cache import pad_rows
+    from kvdm.training.caption_cache import read_cache_file
+
+    _, rows = read_cache_file(path)
+    if not rows:
+        raise SystemExit(f"{path} holds no caption embeddings.")
+    captions = list(rows)
+    hidden_dim = rows[captions[0]].shape[-1]
+    null = np.zeros((0, hidden_dim), np.float32)
+    return captions, pad_rows([rows[c] for c in captions] + [null], hidden_dim)
 
 
 def write_captions(recipe, path):

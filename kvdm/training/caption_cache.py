@@ -63,15 +63,9 @@ class CaptionCache:
         return caption in self._embeddings
 
     def _read(self):
-        with np.load(self.path, allow_pickle=False) as stored:
-            if str(stored["identity"]) != self._identity:
-                return
-            offsets = stored["offsets"]
-            embeddings = stored["embeddings"]
-            for index, caption in enumerate(stored["captions"].tolist()):
-                self._embeddings[caption] = embeddings[
-                    offsets[index]:offsets[index + 1]
-                ]
+        identity, rows = read_cache_file(self.path)
+        if identity == self._identity:
+            self._embeddings.update(rows)
 
     def _write(self):
         captions = sorted(self._embeddings)
@@ -137,14 +131,46 @@ class CaptionCache:
             longest caption's token count (at least 1); padding and empty
             captions are zeros, the form `ConditionEmbedding` takes.
         """
-        rows = self.embeddings(captions)
-        length = max([1] + [len(row) for row in rows])
-        table = np.zeros(
-            (len(rows), length, self.encoder.hidden_dim), "float32"
-        )
-        for index, row in enumerate(rows):
-            table[index, : len(row)] = row
-        return table
+        return pad_rows(self.embeddings(captions), self.encoder.hidden_dim)
+
+
+def read_cache_file(path):
+    """The contents of a `CaptionCache` file.
+
+    Args:
+        path: str. A `caption_embeddings.npz` written by `CaptionCache`.
+
+    Returns:
+        `(identity, rows)`: the JSON string naming the encoder that wrote
+        it, and a dict from each caption (in the file's sorted order) to
+        its float32 token embeddings `(tokens, hidden_dim)`.
+    """
+    with np.load(path, allow_pickle=False) as stored:
+        offsets = stored["offsets"]
+        embeddings = stored["embeddings"]
+        rows = {
+            caption: embeddings[offsets[index]:offsets[index + 1]]
+            for index, caption in enumerate(stored["captions"].tolist())
+        }
+        return str(stored["identity"]), rows
+
+
+def pad_rows(rows, hidden_dim):
+    """Token embeddings of captions as one zero-padded float32 array.
+
+    Args:
+        rows: list of float32 arrays `(tokens, hidden_dim)`.
+        hidden_dim: int. The encoder's width.
+
+    Returns:
+        float32 array `(len(rows), length, hidden_dim)`, `length` the
+        longest row's token count (at least 1); padding is zeros.
+    """
+    length = max([1] + [len(row) for row in rows])
+    table = np.zeros((len(rows), length, hidden_dim), "float32")
+    for index, row in enumerate(rows):
+        table[index, : len(row)] = row
+    return table
 
 
 _CACHES = {}

@@ -34,9 +34,20 @@ def make_sampler(sample_config, progress=True):
         clip_denoised=sample_config.clip_denoised,
         progress=progress,
     )
-    for field, arg in _SAMPLER_OPTIONS[sample_config.sampler].items():
-        kwargs[arg] = getattr(sample_config, field)
+    kwargs.update(sampler_options(sample_config))
     return get_sampler(sample_config.sampler, **kwargs)
+
+
+def sampler_options(sample_config):
+    """The arguments of the config's sampler that only it takes.
+
+    Returns:
+        dict, e.g. `{"gamma": 0.0}` for "ancestral" and `{}` for "ddim".
+    """
+    return {
+        arg: getattr(sample_config, field)
+        for field, arg in _SAMPLER_OPTIONS[sample_config.sampler].items()
+    }
 
 
 def text_encoder_name(model, recipe=None):
