@@ -128,6 +128,26 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _allocator_peak_reset():
+    """Starts the allocator's own count of the bytes in use (TensorFlow).
+
+    Returns a callable giving the peak in MiB since this call, or None
+    where the backend keeps no such count. The resident peak also holds
+    what the allocator keeps in its pool and has freed; this is the most
+    the tensors themselves held at once.
+    """
+    import keras
+
+    if keras.config.backend() != "tensorflow":
+        return lambda: None
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    return lambda: (
+        tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20
+    )
+
+
 def _median(values):
     values = sorted(values)
     return values[len(values) // 2] if values else None
@@ -173,6 +193,7 @@ def train(job):
     diffusion(video, training=False)
     diffusion.optimizer.build(diffusion.trainable_variables)
     built_mib = _peak_mib()
+    live = _allocator_peak_reset()
     losses, times = [], []
     start = time.perf_counter()
     for _ in range(job["warmup"]):
@@ -188,6 +209,7 @@ def train(job):
         "losses": losses,
         "built_mib": built_mib,
         "peak_mib": _peak_mib(),
+        "live_mib": live(),
         "params": int(diffusion.count_params()),
     }
 

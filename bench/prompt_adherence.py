@@ -1,15 +1,16 @@
 """Prompt adherence of a text-conditioned MovingDigits model, per guidance weight.
 
     python bench/prompt_adherence.py [SOURCE] [--videos-per-prompt 2]
-        [--weights 0 1 2 5] [--sampler NAME] [--num-steps N] [--gamma G] [--seed S]
-        [--json FILE]
+        [--weights 0 1 2 5] [--sampler NAME] [--num-steps N] [--gamma G]
+        [--set sample.FIELD=VALUE ...] [--seed S] [--json FILE]
 
 SOURCE is a run folder, a `.keras` file or a preset name (default: the
 `moving_digits_text` preset). Every digit 0-9 with every one of the eight
 caption directions ("the digit 7 moves up and to the left") prompts
 `--videos-per-prompt` videos at each classifier-free guidance weight, from
 the same noise, with the source recipe's sampler and step count unless
-`--sampler` and `--num-steps` say otherwise. Measured, beside real test
+`--sampler`, `--num-steps` or `--set` (any other sample setting of the
+recipe, such as `sample.num_corrector_steps=1`) say otherwise. Measured, beside real test
 videos with the same captions (the ceiling) and the same real videos scored
 against shuffled prompts (the floor):
 
@@ -117,6 +118,8 @@ def main():
     parser.add_argument("--gamma", type=float, default=None,
                         help="variance interpolation of the ancestral and predictor-corrector samplers "
                              "(default: the recipe's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="sample.FIELD=VALUE",
+                        help="other sample settings of the recipe, e.g. sample.num_corrector_steps=1 (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
@@ -133,8 +136,11 @@ def main():
 
     loaded = load_for_sampling(args.source)
     changes = {"sampler": args.sampler, "num_steps": args.num_steps, "gamma": args.gamma}
+    for override in args.overrides:
+        if not override.startswith("sample."):
+            parser.error(f"--set takes sample settings (sample.FIELD=VALUE), got {override!r}")
     settings = loaded.recipe.with_overrides(
-        [f"sample.{key}={value}" for key, value in changes.items() if value is not None]).sample
+        [f"sample.{key}={value}" for key, value in changes.items() if value is not None] + args.overrides).sample
     sampler, num_steps = settings.sampler, settings.num_steps
     # What only this sampler takes (the ancestral sampler's gamma, ...).
     extra = sampler_options(settings)

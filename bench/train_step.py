@@ -158,14 +158,17 @@ def print_ceiling(ceiling, nominal, args):
           "steps (compilation), one fresh process per row.")
     print("% ceil: achieved FLOP/s over the measured ceiling of the row's "
           "compute dtype (float32 rows: float32; mixed_bfloat16 rows: "
-          "bfloat16). % nom: over the nominal fp32 peak. step MiB: peak "
-          "memory minus the built model's.\n")
+          "bfloat16). % nom: over the nominal fp32 peak. peak MiB: resident "
+          "peak of the process. step MiB: peak memory minus the built "
+          "model's. live MiB: most the tensors held at once during the "
+          "steps, by TensorFlow's allocator (its pool keeps freed memory, "
+          "which the resident peak also counts).\n")
 
 
 HEADER = (f"{'point':6} {'backend':10} {'jit':3} {'precision':14} "
           f"{'remat':5} {'s/step':>8} {'videos/s':>8} {'GFLOP/step':>10} "
           f"{'GFLOP/s':>8} {'% ceil':>6} {'% nom':>5} {'peak MiB':>8} "
-          f"{'step MiB':>8} {'warmup s':>8}  vs")
+          f"{'step MiB':>8} {'live MiB':>8} {'warmup s':>8}  vs")
 
 
 def _key(row, **changes):
@@ -215,8 +218,10 @@ def format_row(row, ceiling, peak, done):
     ceil = share(row, ceiling)
     ceil = f"{100 * ceil:6.1f}" if ceil is not None else f"{'n/a':>6}"
     above = row["peak_mib"] - row["built_mib"]
+    live = row.get("live_mib")
+    live = f"{live:8.0f}" if live is not None else f"{'n/a':>8}"
     return (f"{lead} {step_s:8.3f} {videos_s:8.2f} {gflop} {gflops} {ceil} "
-            f"{nominal} {row['peak_mib']:8.0f} {above:8.0f} "
+            f"{nominal} {row['peak_mib']:8.0f} {above:8.0f} {live} "
             f"{row['warmup_s']:8.1f}  {_comparison(row, done)}")
 
 

@@ -69,13 +69,32 @@ def test_bad_arguments():
         FrameGroupNormalization(groups=2).build((8,))
 
 
-@pytest.mark.backends
-def test_fused_kernel_matches_composition_with_gradients(monkeypatch):
-    # On PyTorch the layer runs a fused kernel; its values and input
-    # gradients must be those of the keras.ops composition (which the other
-    # backends run).
+def _fused_against_composition(monkeypatch, loss, argument):
+    """Values, outputs and gradients of `loss` with the fused path and the
+    `keras.ops` composition must agree; returns both values and the
+    gradient (numpy)."""
     from kvdm.utils import backend_utils
 
+    grad_fn = backend_utils.value_and_grad(loss)
+    value, out, grad = grad_fn(argument)
+    with monkeypatch.context() as patch:
+        patch.setattr(backend_utils, "fused_frame_group_norm",
+                      lambda *args: None)
+        ref_value, ref_out, ref_grad = grad_fn(argument)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
+                               keras.ops.convert_to_numpy(ref_out),
+                               atol=1e-5)
+    grad = keras.ops.convert_to_numpy(grad)
+    np.testing.assert_allclose(grad, keras.ops.convert_to_numpy(ref_grad),
+                               atol=1e-4)
+    return value, ref_value, grad
+
+
+@pytest.mark.backends
+def test_fused_kernel_matches_composition_with_gradients(monkeypatch):
+    # On PyTorch the layer runs a fused kernel, on TensorFlow the
+    # composition with its own gradient; values and input gradients must be
+    # those of the keras.ops composition (which JAX runs).
     rng = np.random.default_rng(1)
     x = rng.normal(1.0, 2.0, size=(2, 3, 5, 4, 8)).astype("float32")
     weights = keras.ops.convert_to_tensor(
@@ -89,16 +108,33 @@ def test_fused_kernel_matches_composition_with_gradients(monkeypatch):
         out = layer(inputs)
         return keras.ops.sum(out * weights), out
 
-    grad_fn = backend_utils.value_and_grad(loss)
-    value, out, grad = grad_fn(keras.ops.convert_to_tensor(x))
-    with monkeypatch.context() as patch:
-        patch.setattr(backend_utils, "fused_frame_group_norm",
-                      lambda *args: None)
-        ref_value, ref_out, ref_grad = grad_fn(keras.ops.convert_to_tensor(x))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
-                               keras.ops.convert_to_numpy(ref_out),
-                               atol=1e-5)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(grad),
-                               keras.ops.convert_to_numpy(ref_grad),
-                               atol=1e-4)
+    value, ref_value, _ = _fused_against_composition(
+        monkeypatch, loss, keras.ops.convert_to_tensor(x))
     assert float(value) == pytest.approx(float(ref_value), rel=1e-5)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("center,scale", [(True, True), (False, True),
+                                          (True, False)])
+def test_fused_kernel_scale_and_offset_gradients(monkeypatch, center, scale):
+    # The fused path (PyTorch's kernel, TensorFlow's own gradient) must give
+    # the scale and offset the gradients of the composition too, with
+    # either of them left out.
+    rng = np.random.default_rng(2)
+    x = keras.ops.convert_to_tensor(
+        rng.normal(-1.0, 3.0, size=(2, 2, 3, 5, 6)).astype("float32"))
+    weights = keras.ops.convert_to_tensor(
+        rng.normal(size=(2, 2, 3, 5, 6)).astype("float32"))
+    layer = FrameGroupNormalization(groups=3, center=center, scale=scale)
+    layer.build(x.shape)
+    values = [rng.normal(size=6).astype("float32")
+              for _ in layer.trainable_weights]
+    params = keras.ops.convert_to_tensor(np.concatenate(values))
+
+    def loss(flat):
+        parts = [flat[6 * i:6 * (i + 1)] for i in range(len(values))]
+        out, _ = layer.stateless_call(parts, [], x)
+        return keras.ops.sum(out * weights), out
+
+    _, _, grad = _fused_against_composition(monkeypatch, loss, params)
+    assert np.abs(grad).max() > 1e-2

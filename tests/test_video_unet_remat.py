@@ -261,3 +261,26 @@ def test_recipe_switch():
         Recipe.from_dict({"model": {"preset": "tiny", "remat": "yes"}})
     with pytest.raises(ValueError, match="remat=1"):
         VideoUNet(remat=1, **UNET)
+
+
+def test_stages_group_blocks_with_their_attention_and_upsampling():
+    from kvdm.layers import SpatialDownsample, SpatialUpsample
+
+    model = VideoUNet(**dict(UNET, num_res_blocks=2))
+    model(np.zeros(VIDEO_SHAPE, "float32"), np.zeros(2, "float32"))
+    down = VideoUNet._stages(model.down_layers)
+    up = VideoUNet._stages(model.up_layers)
+    # Down: one stage per residual block (with its attention), and the
+    # downsampling alone; every stage's output is one skip.
+    # (8x8: spatial and temporal attention; 4x4: space-time attention.)
+    assert [len(s) for s in down] == [3, 3, 1, 2, 2], down
+    assert isinstance(down[2][0], SpatialDownsample)
+    # Up: one residual block per stage (it takes one skip); the upsampling
+    # begins the stage of the block after it.
+    assert [len(s) for s in up] == [2, 2, 2, 4, 3, 3], up
+    for stage in up:
+        assert sum(isinstance(layer, ResBlock) for layer in stage) == 1
+    assert isinstance(up[3][0], SpatialUpsample)
+    assert isinstance(up[3][1], ResBlock)
+    assert sum(len(s) for s in up) == len(model.up_layers)
+    assert [layer for s in up for layer in s] == list(model.up_layers)

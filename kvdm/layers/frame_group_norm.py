@@ -24,8 +24,10 @@ class FrameGroupNormalization(keras.layers.Layer):
 
     Statistics are computed in float32 whatever the compute dtype, and the
     result is cast back to the compute dtype. On PyTorch a fused kernel
-    (`torch.nn.functional.group_norm`) computes the same result; elsewhere
-    it is composed of `keras.ops`.
+    (`torch.nn.functional.group_norm`) computes the same result; on
+    TensorFlow the composition has its own gradient, which keeps only the
+    input and the statistics for the backward pass; on JAX it is composed
+    of `keras.ops`.
 
     Args:
         groups: int. Number of channel groups. The channel count must be

@@ -1,7 +1,6 @@
 """The space-time factorized 3D U-Net of the paper (Figure 1)."""
 
 import copy
-import functools
 import operator
 
 import keras
@@ -121,10 +120,11 @@ class VideoUNet(keras.Model):
             option: it carries what stays the same across frames (an
             object's identity) to every frame however far the object moved.
             Defaults to `False`.
-        remat: bool. Whether to rematerialize every residual block and
-            attention block: only their inputs are kept for the backward
-            pass, and their activations are computed again from them when
-            gradients are taken. Peak training memory falls, a step costs
+        remat: bool. Whether to rematerialize every stage (a residual
+            block with the attention blocks after it and the upsampling
+            before it) and the output head: only a stage's inputs are kept
+            for the backward pass, and its activations are computed again
+            from them when gradients are taken. Peak training memory falls, a step costs
             about one more forward pass, and outputs and gradients are
             unchanged (dropout draws the same mask in both passes). Attention
             over more than `REMAT_QUERY_CHUNK` positions then also runs in
@@ -599,24 +599,85 @@ class VideoUNet(keras.Model):
             condition_embedding = condition_embedding[:, None, :]
         return embedding + condition_embedding
 
-    def _apply(self, layer, hidden, embedding, num_image_frames, training):
-        # Residual and attention blocks are rematerialized with `remat`;
-        # resampling layers keep little beyond their outputs.
-        call = layer
-        if self.remat and not isinstance(
-            layer, (SpatialDownsample, SpatialUpsample)
-        ):
-            call = functools.partial(backend_utils.rematerialized_call, layer)
-        if isinstance(layer, ResBlock):
-            return call(
-                hidden,
-                embedding,
-                training=training,
-                num_image_frames=num_image_frames,
+    @staticmethod
+    def _stages(layers):
+        """Groups a pass's layers into the stages that run as one.
+
+        A stage is a residual block with the attention blocks after it. A
+        downsampling is a stage of its own (its output is a skip); an
+        upsampling begins the stage of the residual block after it, so a
+        rematerialized stage keeps the smaller input of the upsampling
+        rather than its output.
+        """
+        stages = []
+        for layer in layers:
+            follows_upsample = stages and isinstance(
+                stages[-1][-1], SpatialUpsample
             )
-        if isinstance(layer, TemporalAttention):
-            return call(hidden, num_image_frames=num_image_frames)
-        return call(hidden)
+            starts = isinstance(
+                layer, (SpatialDownsample, SpatialUpsample)
+            ) or (isinstance(layer, ResBlock) and not follows_upsample)
+            if starts or not stages:
+                stages.append([layer])
+            else:
+                stages[-1].append(layer)
+        return stages
+
+    def _run_stage(
+        self, stage, hidden, embedding, num_image_frames, training, skip=None
+    ):
+        # With `remat`, a stage (or the output head) keeps only its inputs
+        # for the backward pass: the skip of a residual block of the
+        # upsampling pass is concatenated onto its input inside the
+        # recomputed function, so the concatenation, as large as input and
+        # skip together, is not kept as well. Resampling alone keeps little
+        # beyond its output and is not recomputed.
+        has_block = any(isinstance(layer, ResBlock) for layer in stage)
+
+        def forward(hidden, *rest):
+            rest = list(rest)
+            block_embedding = rest.pop(0) if has_block else None
+            for layer in stage:
+                if isinstance(layer, ResBlock):
+                    if rest:
+                        hidden = ops.concatenate(
+                            [hidden, ops.cast(rest.pop(0), hidden.dtype)],
+                            axis=-1,
+                        )
+                    hidden = layer(
+                        hidden,
+                        block_embedding,
+                        training=training,
+                        num_image_frames=num_image_frames,
+                    )
+                elif isinstance(layer, TemporalAttention):
+                    hidden = layer(hidden, num_image_frames=num_image_frames)
+                else:
+                    hidden = layer(hidden)
+            return hidden
+
+        inputs = [hidden]
+        if has_block:
+            inputs.append(embedding)
+        if skip is not None:
+            inputs.append(skip)
+        resampling_only = all(
+            isinstance(layer, (SpatialDownsample, SpatialUpsample))
+            for layer in stage
+        )
+        if self.remat and not resampling_only:
+            return backend_utils.rematerialized(forward, stage, *inputs)
+        return forward(*inputs)
+
+    def _output_head(self, hidden):
+        def forward(hidden):
+            return self.output_conv(ops.silu(self.output_norm(hidden)))
+
+        if self.remat:
+            return backend_utils.rematerialized(
+                forward, [self.output_norm, self.output_conv], hidden
+            )
+        return forward(hidden)
 
     def call(
         self,
@@ -660,17 +721,12 @@ class VideoUNet(keras.Model):
 
         hidden = self.input_conv(video)
         skips = [hidden]
-        last = len(self.down_layers) - 1
-        for position, layer in enumerate(self.down_layers):
-            hidden = self._apply(
-                layer, hidden, embedding, num_image_frames, training
+        for stage in self._stages(self.down_layers):
+            hidden = self._run_stage(
+                stage, hidden, embedding, num_image_frames, training
             )
-            # A stage ends after its residual block and attention, or after
-            # a downsampling; its output is kept for the upsampling pass.
-            if position == last or isinstance(
-                self.down_layers[position + 1], (ResBlock, SpatialDownsample)
-            ):
-                skips.append(hidden)
+            # Every stage's output is kept for the upsampling pass.
+            skips.append(hidden)
 
         last = len(self.middle_layers) - 1
         for position, layer in enumerate(self.middle_layers):
@@ -684,22 +740,23 @@ class VideoUNet(keras.Model):
                 if len(embedding.shape) == 2:
                     embedding = embedding[:, None, :]
                 embedding = ops.add(embedding, ops.cast(context, "float32"))
-            hidden = self._apply(
-                layer, hidden, embedding, num_image_frames, training
+            hidden = self._run_stage(
+                [layer], hidden, embedding, num_image_frames, training
             )
 
-        for layer in self.up_layers:
-            if isinstance(layer, ResBlock):
-                skip = skips.pop()
-                hidden = ops.concatenate(
-                    [hidden, ops.cast(skip, hidden.dtype)], axis=-1
-                )
-            hidden = self._apply(
-                layer, hidden, embedding, num_image_frames, training
+        # Every stage of the upsampling pass has one residual block, which
+        # takes one skip.
+        for stage in self._stages(self.up_layers):
+            hidden = self._run_stage(
+                stage,
+                hidden,
+                embedding,
+                num_image_frames,
+                training,
+                skip=skips.pop(),
             )
 
-        hidden = ops.silu(self.output_norm(hidden))
-        outputs = self.output_conv(hidden)
+        outputs = self._output_head(hidden)
         if self.frames_as_channels:
             outputs = self._unstack_frames(outputs)
         return ops.cast(outputs, "float32")

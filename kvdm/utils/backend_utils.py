@@ -87,6 +87,15 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
     against 520 ms for the composition, whose every elementwise step is a
     separate pass over memory in eager PyTorch.
 
+    TensorFlow: the same composition with its own gradient
+    (`tf.custom_gradient`), which keeps for the backward pass only the
+    input, which the caller keeps anyway, and the per-group mean and
+    inverse deviation, where TensorFlow's gradient of the composition keeps
+    tensors of the input's size (centred, normalized, scaled). The same
+    speed; at shape M with rematerialization, where every normalization of
+    a recomputed stage holds them at once, the step's peak is about 100 MiB
+    lower (`bench/train_step.py --shapes M --remat on`).
+
     Args:
         inputs: tensor `(batch, frames, ..., channels)`.
         groups: int. Channel groups; divides the channels.
@@ -97,7 +106,10 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
     Returns:
         A float32 tensor of the shape of `inputs`, or `None`.
     """
-    if backend_name() != "torch":
+    backend = backend_name()
+    if backend == "tensorflow":
+        return _tf_frame_group_norm(inputs, groups, gamma, beta, epsilon)
+    if backend != "torch":
         return None
     import torch
 
@@ -106,6 +118,10 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
     frames = inputs.float().reshape(shape[0] * shape[1], -1, 1, channels)
     weight = None if gamma is None else torch.as_tensor(gamma).float()
     bias = None if beta is None else torch.as_tensor(beta).float()
+    if weight is None and bias is not None:
+        # torch 2.13's CPU kernel fails ("tensor does not have a device")
+        # computing an offset's gradient without a scale.
+        weight = torch.ones_like(bias)
     frames = frames.permute(0, 3, 1, 2)
     wants_weight_grads = any(
         p is not None and p.requires_grad for p in (weight, bias)
@@ -121,6 +137,74 @@ def fused_frame_group_norm(inputs, groups, gamma, beta, epsilon):
         frames, groups, weight, bias, epsilon
     )
     return outputs.permute(0, 2, 3, 1).reshape(shape)
+
+
+def _tf_frame_group_norm(inputs, groups, gamma, beta, epsilon):
+    """TensorFlow's `fused_frame_group_norm`: little kept for the gradient."""
+    import tensorflow as tf
+
+    inputs = tf.convert_to_tensor(inputs)
+    channels = inputs.shape[-1]
+    # (batch x frames, positions, groups, channels per group).
+    grouped_shape = tf.stack(
+        [-1, tf.reduce_prod(tf.shape(inputs)[2:-1]), groups, channels // groups]
+    )
+    weights = [
+        tf.cast(tf.convert_to_tensor(value), tf.float32)
+        for value in (gamma, beta)
+        if value is not None
+    ]
+
+    def grouped(x):
+        return tf.reshape(tf.cast(x, tf.float32), grouped_shape)
+
+    def per_channel(value):
+        return tf.reshape(value, [groups, -1])
+
+    @tf.custom_gradient
+    def normalize(x, *weights):
+        weights = list(weights)
+        scale = weights.pop(0) if gamma is not None else None
+        offset = weights.pop(0) if beta is not None else None
+        x32 = grouped(x)
+        mean, variance = tf.nn.moments(x32, axes=[1, 3], keepdims=True)
+        inverse = tf.math.rsqrt(variance + epsilon)
+        outputs = (x32 - mean) * inverse
+        if scale is not None:
+            outputs = outputs * per_channel(scale)
+        if offset is not None:
+            outputs = outputs + per_channel(offset)
+
+        def backward(upstream):
+            upstream = grouped(upstream)
+            # Recomputed from the input rather than kept.
+            normalized = (grouped(x) - mean) * inverse
+            grads = []
+            if scale is not None:
+                grads.append(
+                    tf.reshape(
+                        tf.reduce_sum(upstream * normalized, axis=[0, 1]), [-1]
+                    )
+                )
+            if offset is not None:
+                grads.append(
+                    tf.reshape(tf.reduce_sum(upstream, axis=[0, 1]), [-1])
+                )
+            if scale is not None:
+                upstream = upstream * per_channel(scale)
+            centred = upstream - tf.reduce_mean(
+                upstream, axis=[1, 3], keepdims=True
+            )
+            projection = tf.reduce_mean(
+                upstream * normalized, axis=[1, 3], keepdims=True
+            )
+            grad = (centred - normalized * projection) * inverse
+            grad = tf.cast(tf.reshape(grad, tf.shape(x)), x.dtype)
+            return (grad, *grads)
+
+        return tf.reshape(outputs, tf.shape(x)), backward
+
+    return normalize(inputs, *weights)
 
 
 def channels_last_conv2d(images, kernel, padding):
@@ -325,37 +409,40 @@ def data_parallel_scope():
     )
 
 
-def rematerialized_call(layer, *inputs, **kwargs):
-    """Calls `layer(*inputs, **kwargs)`, recomputing it in the backward pass.
+def rematerialized(function, layers, *inputs):
+    """Calls `function(*inputs)`, recomputing it in the backward pass.
 
     Only the inputs are kept for the backward pass; every activation inside
-    the layer is computed again from them when gradients are taken
+    `function` is computed again from them when gradients are taken
     (`keras.remat`: `tf.recompute_grad`, `jax.checkpoint` or
     `torch.utils.checkpoint`). Gradients are those of the plain call.
 
-    The layer's non-trainable variables (the states of the seed generators
-    of its dropout) are set to their values before the call at the start of
-    the rematerialized function, and leave it as outputs assigned after the
-    call. The recomputation therefore draws exactly the random numbers
-    of the first pass, which wrapping the layer's `call` in `keras.remat` or
-    `keras.RematScope` does not ensure: TensorFlow and PyTorch would draw
-    again from the advanced state, and on JAX the state update would leave
-    the checkpointed function as a leaked tracer. (On PyTorch, a dropout
-    without a seed draws from torch's global generator, whose state
+    `layers` are the layers `function` calls. Their non-trainable variables
+    (the states of the seed generators of their dropout) are set to their
+    values before the call at the start of the rematerialized function,
+    and leave it as outputs assigned after the call. The recomputation
+    therefore draws exactly the random numbers of the first pass, which
+    wrapping a layer's `call` in `keras.remat` or `keras.RematScope` does
+    not ensure: TensorFlow and PyTorch would draw again from the advanced
+    state, and on JAX the state update would leave the checkpointed
+    function as a leaked tracer. (On PyTorch, a dropout without a seed
+    draws from torch's global generator, whose state
     `torch.utils.checkpoint` restores for the recomputation.) Trainable
     variables are read inside, as in a plain call, so mixed precision casts
     them as usual.
 
     Args:
-        layer: a built `keras.layers.Layer`.
-        *inputs: tensors, the layer's positional arguments.
-        **kwargs: non-tensor keyword arguments of the layer (e.g.
-            `training`), passed unchanged.
+        function: callable. Takes the tensors `inputs`, returns a tensor;
+            calls only built layers among `layers` that change state.
+        layers: list of `keras.layers.Layer`. The layers `function` calls.
+        *inputs: tensors, the arguments of `function`.
 
     Returns:
-        The layer's output, a tensor.
+        The output of `function`, a tensor.
     """
-    states = list(layer.non_trainable_variables)
+    states = [
+        variable for layer in layers for variable in layer.non_trainable_variables
+    ]
     # Copies: the values before the call, not views of the variables that
     # the call changes. They stay out of the function's arguments, which
     # TensorFlow would watch for gradients (integers cannot have one).
@@ -364,7 +451,7 @@ def rematerialized_call(layer, *inputs, **kwargs):
     def forward(*arguments):
         for variable, value in zip(states, before):
             variable.assign(value)
-        outputs = layer(*arguments, **kwargs)
+        outputs = function(*arguments)
         return (outputs, *[keras.ops.copy(v.value) for v in states])
 
     results = keras.remat(forward)(*inputs)
