@@ -10,9 +10,9 @@ caption directions ("the digit 7 moves up and to the left") prompts
 `--videos-per-prompt` videos at each classifier-free guidance weight, from
 the same noise, with the source recipe's sampler and step count unless
 `--sampler`, `--num-steps` or `--set` (any other sample setting of the
-recipe, such as `sample.num_corrector_steps=1`) say otherwise. Measured, beside real test
-videos with the same captions (the ceiling) and the same real videos scored
-against shuffled prompts (the floor):
+recipe, such as `sample.num_corrector_steps=1`) say otherwise. Measured,
+beside real test videos with the same captions (the ceiling) and the same
+real videos scored against shuffled prompts (the floor):
 
 - digit: share of videos whose most common frame label (the MovingDigits
   digit classifier of `kvdm.metrics.DigitEvaluator`) is the prompted digit;

@@ -124,11 +124,11 @@ class VideoUNet(keras.Model):
             block with the attention blocks after it and the upsampling
             before it) and the output head: only a stage's inputs are kept
             for the backward pass, and its activations are computed again
-            from them when gradients are taken. Peak training memory falls, a step costs
-            about one more forward pass, and outputs and gradients are
-            unchanged (dropout draws the same mask in both passes). Attention
-            over more than `REMAT_QUERY_CHUNK` positions then also runs in
-            recomputed query chunks (`query_chunk_size` of the attention
+            from them when gradients are taken. Peak training memory
+            falls, a step costs about one more forward pass, and outputs
+            and gradients are unchanged (dropout draws the same mask in both
+            passes). Attention over more than `REMAT_QUERY_CHUNK` positions
+            then also runs in recomputed query chunks (`query_chunk_size` of the attention
             blocks), so a large level's attention matrix is never held
             whole. The weights do not depend on it. Defaults to `False`.
         **kwargs: base model keyword arguments, such as `name` and `dtype`.
@@ -634,19 +634,18 @@ class VideoUNet(keras.Model):
         # beyond its output and is not recomputed.
         has_block = any(isinstance(layer, ResBlock) for layer in stage)
 
-        def forward(hidden, *rest):
-            rest = list(rest)
-            block_embedding = rest.pop(0) if has_block else None
+        # Only the tensors the stage uses are passed (a skip comes with a
+        # residual block, so with the embedding).
+        def forward(hidden, embedding=None, skip=None):
             for layer in stage:
                 if isinstance(layer, ResBlock):
-                    if rest:
+                    if skip is not None:
                         hidden = ops.concatenate(
-                            [hidden, ops.cast(rest.pop(0), hidden.dtype)],
-                            axis=-1,
+                            [hidden, ops.cast(skip, hidden.dtype)], axis=-1
                         )
                     hidden = layer(
                         hidden,
-                        block_embedding,
+                        embedding,
                         training=training,
                         num_image_frames=num_image_frames,
                     )
