@@ -17,6 +17,7 @@ import sys
 import click
 
 from kvdm.cli import evaluation
+from kvdm.cli import huge_pages
 from kvdm.cli import logs
 from kvdm.cli import tasks
 from kvdm.config import BACKENDS
@@ -453,7 +454,14 @@ def evaluate(source, protocol, num_samples, batch_size, output, data_dir,
 
 
 def main(argv=None):
-    """Entry point of the `kvdm` console script."""
+    """Entry point of the `kvdm` console script.
+
+    Run as the script (`argv=None`), the process first restarts itself with
+    transparent huge pages for `malloc` where they would help
+    (`kvdm.cli.huge_pages`; `KVDM_HUGE_PAGES=0` turns this off).
+    """
+    if argv is None:
+        huge_pages.restart_if_useful()
     cli.main(args=argv, prog_name="kvdm")
 
 

@@ -85,3 +85,51 @@ def test_remat_network_attends_in_chunks():
         )
         unet(np.zeros((1, 2, 8, 8, 1), "float32"), np.zeros((1,), "float32"))
         assert chunk_sizes(unet) == expected
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_attention_matches_a_numpy_reference_in_value_and_gradient(with_bias):
+    # Each backend has its own attention path (einsums on TensorFlow,
+    # batched matrix products of (batch * heads) on JAX, the fused kernel on
+    # PyTorch): all must be the same function with the same gradient.
+    x, bias, mask, weights = _inputs(length=11, heads=3, channels=4)
+    if not with_bias:
+        bias = mask = None
+
+    def attention(query, key, value, xp):
+        logits = xp.einsum("bqhd,bkhd->bhqk", query, key) / 2.0
+        if bias is not None:
+            logits = logits + bias
+        if mask is not None:
+            logits = xp.where(mask, logits, -1e9)
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        exp = xp.exp(logits)
+        return xp.einsum("bhqk,bkhd->bqhd", exp / exp.sum(-1, keepdims=True), value)
+
+    def loss(values):
+        query, key, value = values, values * 0.7 + 0.1, ops.tanh(values)
+        out = dot_product_attention(query, key, value, bias=bias, mask=mask)
+        return ops.sum(ops.multiply(out, ops.convert_to_tensor(weights))), ops.stop_gradient(out)
+
+    value, out, grad = map(
+        ops.convert_to_numpy,
+        backend_utils.value_and_grad(loss)(ops.convert_to_tensor(x)),
+    )
+    x64 = x.astype("float64")
+    want = attention(x64, x64 * 0.7 + 0.1, np.tanh(x64), np)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(value, (want * weights).sum(), rtol=1e-4, atol=1e-4)
+    # Gradient by central differences of the float64 reference.
+    step = 1e-6
+    numeric = np.zeros_like(x64)
+    for index in np.ndindex(*x.shape[:2]):
+        for offset in range(x.shape[2] * x.shape[3]):
+            h, c = divmod(offset, x.shape[3])
+            plus, minus = x64.copy(), x64.copy()
+            plus[index + (h, c)] += step
+            minus[index + (h, c)] -= step
+            f = lambda v: (attention(v, v * 0.7 + 0.1, np.tanh(v), np) * weights).sum()
+            numeric[index + (h, c)] = (f(plus) - f(minus)) / (2 * step)
+    assert np.abs(numeric).max() > 0
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-4)

@@ -50,7 +50,9 @@ def dot_product_attention(
     On PyTorch it runs through the fused kernel of
     `torch.nn.functional.scaled_dot_product_attention` (its CPU flash kernel
     keeps the softmax sums in float32 for bfloat16 inputs; the bias is
-    rounded to the dtype of the queries there).
+    rounded to the dtype of the queries there). On JAX the heads are moved
+    next to the batch first, so that both products are plain batched matrix
+    products (see `_jax_attention`).
 
     Args:
         query: tensor `(batch, query_length, num_heads, head_channels)`.
@@ -118,6 +120,8 @@ def _chunked_attention(query, key, value, bias, mask, scale, chunk):
 
 def _attention(query, key, value, bias, mask, scale):
     """Attention with the logits and the softmax in float32."""
+    if keras.backend.backend() == "jax":
+        return _jax_attention(query, key, value, bias, mask, scale)
     query = ops.multiply(query, ops.cast(scale, query.dtype))
     logits = ops.einsum("bqhd,bkhd->bhqk", query, key)
     logits = ops.cast(logits, "float32")
@@ -128,6 +132,45 @@ def _attention(query, key, value, bias, mask, scale):
     weights = ops.softmax(logits, axis=-1)
     weights = ops.cast(weights, value.dtype)
     return ops.einsum("bhqk,bkhd->bqhd", weights, value)
+
+
+def _jax_attention(query, key, value, bias, mask, scale):
+    """`_attention` as batched matrix products of `(batch * heads, ...)`.
+
+    XLA's CPU code for the two `einsum`s of `_attention` copies the logits
+    between layouts in the forward and backward passes; with the heads
+    moved next to the batch beforehand (a copy of the small query, key and
+    value tensors), both products are plain batched matrix products whose
+    gradients are too. Same maths, float32 logits and softmax.
+    """
+    import jax.numpy as jnp
+
+    batch, length, heads, channels = query.shape
+    key_length = key.shape[1]
+
+    def heads_first(tensor, rows):
+        tensor = jnp.transpose(tensor, (0, 2, 1, 3))
+        return jnp.reshape(tensor, (-1, rows, channels))
+
+    def per_head(tensor):
+        # (batch, heads, length, key_length) rows of one head after another.
+        tensor = jnp.broadcast_to(tensor, (batch, heads, length, key_length))
+        return jnp.reshape(tensor, (-1, length, key_length))
+
+    query = heads_first(query * jnp.asarray(scale, query.dtype), length)
+    key = heads_first(key, key_length)
+    value_dtype = value.dtype
+    value = heads_first(value, key_length)
+    logits = jnp.matmul(query, jnp.swapaxes(key, 1, 2)).astype("float32")
+    if bias is not None:
+        logits = logits + per_head(jnp.asarray(bias, "float32"))
+    if mask is not None:
+        logits = jnp.where(per_head(jnp.asarray(mask)), logits, MASK_VALUE)
+    weights = ops.softmax(logits, axis=-1).astype(value_dtype)
+    outputs = jnp.reshape(
+        jnp.matmul(weights, value), (-1, heads, length, channels)
+    )
+    return jnp.transpose(outputs, (0, 2, 1, 3))
 
 
 def _torch_attention(query, key, value, bias, mask, scale):
