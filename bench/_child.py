@@ -132,9 +132,9 @@ def _allocator_peak_reset():
     """Starts the allocator's own count of the bytes in use (TensorFlow).
 
     Returns a callable giving the peak in MiB since this call; where the
-    backend keeps no such count, the callable gives None. The resident peak also holds
-    what the allocator keeps in its pool and has freed; this is the most
-    the tensors themselves held at once.
+    backend keeps no such count, the callable gives None. The resident
+    peak also holds what the allocator keeps in its pool and has freed;
+    this is the most the tensors themselves held at once.
     """
     import keras
 

@@ -85,7 +85,7 @@ def restart_if_useful():
     )
     if environ is None:
         return
-    arguments = [sys.executable, *getattr(sys, "orig_argv", [sys.executable, *sys.argv])[1:]]
+    arguments = [sys.executable, *sys.orig_argv[1:]]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, arguments, environ)

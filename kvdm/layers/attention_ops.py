@@ -145,12 +145,13 @@ def _jax_attention(query, key, value, bias, mask, scale):
     """
     import jax.numpy as jnp
 
-    batch, length, heads, channels = query.shape
+    batch, length, heads, _ = query.shape
     key_length = key.shape[1]
+    value_channels = value.shape[-1]
 
     def heads_first(tensor, rows):
         tensor = jnp.transpose(tensor, (0, 2, 1, 3))
-        return jnp.reshape(tensor, (-1, rows, channels))
+        return jnp.reshape(tensor, (-1, rows, tensor.shape[-1]))
 
     def per_head(tensor):
         # (batch, heads, length, key_length) rows of one head after another.
@@ -168,7 +169,7 @@ def _jax_attention(query, key, value, bias, mask, scale):
         logits = jnp.where(per_head(jnp.asarray(mask)), logits, MASK_VALUE)
     weights = ops.softmax(logits, axis=-1).astype(value_dtype)
     outputs = jnp.reshape(
-        jnp.matmul(weights, value), (-1, heads, length, channels)
+        jnp.matmul(weights, value), (-1, heads, length, value_channels)
     )
     return jnp.transpose(outputs, (0, 2, 1, 3))
 

@@ -127,10 +127,11 @@ class VideoUNet(keras.Model):
             from them when gradients are taken. Peak training memory
             falls, a step costs about one more forward pass, and outputs
             and gradients are unchanged (dropout draws the same mask in both
-            passes). Attention over more than `REMAT_QUERY_CHUNK` positions
-            then also runs in recomputed query chunks (`query_chunk_size` of the attention
-            blocks), so a large level's attention matrix is never held
-            whole. The weights do not depend on it. Defaults to `False`.
+            passes). Attention over more than `REMAT_QUERY_CHUNK`
+            positions then also runs in recomputed query chunks
+            (`query_chunk_size` of the attention blocks), so a large
+            level's attention matrix is never held whole. The weights do
+            not depend on it. Defaults to `False`.
         **kwargs: base model keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
