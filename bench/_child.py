@@ -149,8 +149,14 @@ def _allocator_peak_reset():
 
 
 def _median(values):
+    """The median; the mean of the middle two for an even count."""
+    if not values:
+        return None
     values = sorted(values)
-    return values[len(values) // 2] if values else None
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
 
 
 def _build(job):
