@@ -1,4 +1,6 @@
+import importlib.util
 import os
+import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,6 +27,20 @@ def _reset_keras_state():
     # with TensorFlow, JAX and PyTorch loaded it takes 0.3 to 1.5 s, after
     # every test. Python's own collector still frees the test's cycles.
     keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture(scope="session")
+def bench_module():
+    """`load(name)`: the module `bench/<name>.py`, which is not a package."""
+    bench = pathlib.Path(__file__).resolve().parents[1] / "bench"
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,11 @@
 """Helpers of `bench/_child.py` that shape the printed benchmark figures."""
 
-import importlib.util
-import pathlib
-
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def child():
-    spec = importlib.util.spec_from_file_location(
-        "bench_child", ROOT / "bench" / "_child.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def child(bench_module):
+    return bench_module("_child")
 
 
 @pytest.mark.parametrize(

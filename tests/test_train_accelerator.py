@@ -1,6 +1,5 @@
 """Training without TensorFlow: numpy batches, caption tables and `bench/train_accelerator.py`."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -11,13 +10,6 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _bench_module(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_numpy_batch_is_the_pipeline_batch():
@@ -82,14 +74,14 @@ class _Encoder:
         return values, mask
 
 
-def test_caption_table_reads_the_cache_file(tmp_path):
+def test_caption_table_reads_the_cache_file(tmp_path, bench_module):
     from kvdm.training.caption_cache import CaptionCache
 
     captions = ["the digit 1 moves up", "the digit 7 moves down and to the left"]
     path = tmp_path / "caption_embeddings.npz"
     cache = CaptionCache(_Encoder(), str(path))
     want = cache.table(captions)
-    names, table = _bench_module("train_accelerator").caption_table(str(path))
+    names, table = bench_module("train_accelerator").caption_table(str(path))
     assert names == sorted(captions)
     for caption in captions:
         np.testing.assert_array_equal(table[names.index(caption)], want[captions.index(caption)])
@@ -98,7 +90,7 @@ def test_caption_table_reads_the_cache_file(tmp_path):
     assert not table[-1].any()
 
 
-def test_a_run_trained_without_tensorflow_packs_as_a_preset(tmp_path):
+def test_a_run_trained_without_tensorflow_packs_as_a_preset(tmp_path, bench_module):
 
     run = tmp_path / "run"
     overrides = [
@@ -118,7 +110,7 @@ def test_a_run_trained_without_tensorflow_packs_as_a_preset(tmp_path):
 
     from kvdm.config import load_recipe
 
-    make_preset = _bench_module("make_preset")
+    make_preset = bench_module("make_preset")
     recipe = load_recipe("recipes/moving_digits_preset.yaml", overrides=overrides)
     export, meta = make_preset._trained_run(run, recipe)
     assert meta["step"] == 3 and meta["train_seconds"] > 0
