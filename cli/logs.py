@@ -18,6 +18,8 @@ import re
 import sys
 import tempfile
 
+from kvdm.cli import xla_flags
+
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 # Hides INFO (0), WARNING (1) and ERROR (2) lines: `failed call to cuInit`
 # on a machine without a GPU is an ERROR line; real failures still reach
@@ -127,10 +129,13 @@ def filtered_native_stderr():
 def import_libraries(with_tensorflow=True):
     """Imports Keras (and TensorFlow) with their start-up lines filtered.
 
+    On JAX, XLA's CPU flags are set first (`kvdm.cli.xla_flags`).
+
     Args:
         with_tensorflow: bool. Import TensorFlow too, whatever the Keras
             backend (the data pipelines and video reading use it).
     """
+    xla_flags.apply()
     with filtered_native_stderr():
         if with_tensorflow:
             import tensorflow  # noqa: F401
