@@ -93,7 +93,46 @@ def attention_sizes(spec):
     return [size for size in levels if size in ATTENTION_RESOLUTIONS]
 
 
-def run(kind, job, backend, timeout):
+ENVIRONMENTS = ("plain", "command")
+
+
+def child_environment(backend, environment="plain", base=None):
+    """The environment variables of a child that runs on `backend`.
+
+    Args:
+        backend: str. `KERAS_BACKEND` of the child.
+        environment: str. `"plain"`: this process's variables as they are,
+            what a Python process started by hand gets. `"command"`: also
+            what the `kvdm` command sets for itself on this machine (huge
+            pages for `malloc` where they help, `kvdm.cli.huge_pages`; on
+            JAX, XLA's CPU flags, `kvdm.cli.xla_flags`). Defaults to
+            `"plain"`.
+        base: mapping or None. The variables to start from. Defaults to
+            `os.environ`.
+
+    Returns:
+        A new dict.
+    """
+    if environment not in ENVIRONMENTS:
+        raise ValueError(f"environment must be one of {ENVIRONMENTS}. "
+                         f"Received: environment={environment!r}")
+    env = dict(os.environ if base is None else base, KERAS_BACKEND=backend,
+               TF_CPP_MIN_LOG_LEVEL="3")
+    if environment == "command":
+        from kvdm.cli import huge_pages
+        from kvdm.cli import xla_flags
+
+        restarted = huge_pages.restart_environment(
+            env, sys.platform, huge_pages.transparent_huge_pages_mode(),
+            huge_pages.glibc_version())
+        env = restarted if restarted is not None else env
+        flags = xla_flags.flags_for(env, backend, xla_flags.jaxlib_version())
+        if flags is not None:
+            env["XLA_FLAGS"] = flags
+    return env
+
+
+def run(kind, job, backend, timeout, environment="plain"):
     """Runs one job in a fresh process and returns its result.
 
     Args:
@@ -101,12 +140,13 @@ def run(kind, job, backend, timeout):
         job: dict. The job's parameters (JSON-serializable).
         backend: str. `KERAS_BACKEND` of the child.
         timeout: float. Seconds after which the child is killed.
+        environment: str. See `child_environment`. Defaults to `"plain"`.
 
     Returns:
         The child's result dict, or `{"error": message}` when it failed or
         timed out.
     """
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env = child_environment(backend, environment)
     command = [sys.executable, os.path.abspath(__file__), kind,
                json.dumps(job)]
     try:

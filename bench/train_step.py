@@ -36,6 +36,13 @@ line proportional to them.
         --precision both --remat both
     python bench/train_step.py --sweep frames  # plot in bench/results/
     python bench/train_step.py --sweep resolution --precision both
+    python bench/train_step.py --shapes S --settings tensorflow:0 jax:1 \
+        torch:0 --environment command   # what `kvdm train` gets
+
+Rows run with this shell's variables as they are (`--environment plain`),
+what a Python process started by hand gets; `--environment command` adds
+what the `kvdm` command sets for itself (`GLIBC_TUNABLES` for huge pages,
+`XLA_FLAGS` on JAX) and prints what it added.
 """
 
 import argparse
@@ -169,6 +176,19 @@ HEADER = (f"{'point':6} {'backend':10} {'jit':3} {'precision':14} "
           f"{'remat':5} {'s/step':>8} {'videos/s':>8} {'GFLOP/step':>10} "
           f"{'GFLOP/s':>8} {'% ceil':>6} {'% nom':>5} {'peak MiB':>8} "
           f"{'step MiB':>8} {'live MiB':>8} {'warmup s':>8}  vs")
+
+
+def describe_environment(settings):
+    """The variables `--environment command` adds, per backend of `settings`."""
+    parts = []
+    for backend in dict.fromkeys(backend for backend, _ in settings):
+        plain = _child.child_environment(backend)
+        added = {key: value for key, value in
+                 _child.child_environment(backend, "command").items()
+                 if plain.get(key) != value}
+        text = " ".join(f"{key}={value}" for key, value in sorted(added.items()))
+        parts.append(f"{backend}: {text or 'nothing'}")
+    return "; ".join(parts)
 
 
 def _key(row, **changes):
@@ -380,6 +400,13 @@ def build_parser():
     parser.add_argument("--json", default=None,
                         help="also write the ceiling and every row to this "
                              "JSON file")
+    parser.add_argument(
+        "--environment", choices=_child.ENVIRONMENTS, default="plain",
+        help="'plain': every process gets this shell's variables, as a "
+             "Python process started by hand; 'command': also what the "
+             "kvdm command sets for itself (huge pages for malloc where "
+             "they help, XLA's CPU flags on JAX), so the rows show what "
+             "`kvdm train` gets (default: plain)")
     parser.add_argument("--timeout", type=int, default=1200,
                         help="seconds before a measuring process is killed "
                              "(default: 1200)")
@@ -421,6 +448,9 @@ def main():
     nominal = cpu_peak_flops()
     ceiling = measure_ceiling(args)
     print_ceiling(ceiling, nominal, args)
+    if args.environment == "command":
+        print("Environment of each row: as the kvdm command runs it, "
+              "added to this shell's: " + describe_environment(settings))
 
     rows, done = [], {}
     for point in points:
@@ -437,7 +467,8 @@ def main():
                     job = dict(_child.model_job(spec, remat=remat,
                                                 precision=precision),
                                jit=jit, warmup=args.warmup, steps=args.steps)
-                    result = _child.run("train", job, backend, args.timeout)
+                    result = _child.run("train", job, backend, args.timeout,
+                                        args.environment)
                     row = dict(result, point=point["label"], backend=backend,
                                jit=jit, precision=precision, remat=remat,
                                batch=spec["batch"], flops=flops.get("flops"))
