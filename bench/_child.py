@@ -30,6 +30,7 @@ Kinds of job:
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -189,14 +190,8 @@ def _allocator_peak_reset():
 
 
 def _median(values):
-    """The median; the mean of the middle two for an even count."""
-    if not values:
-        return None
-    values = sorted(values)
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return (values[middle - 1] + values[middle]) / 2
+    """The median (the mean of the middle two for an even count), or None."""
+    return statistics.median(values) if values else None
 
 
 def _build(job):
@@ -227,15 +222,20 @@ def _build(job):
     return diffusion, video
 
 
-def train(job):
+def compile_for_training(diffusion, jit):
+    """Compiles `diffusion` as every timed train step runs: Adam with EMA."""
     import keras
 
-    diffusion, video = _build(job)
     diffusion.compile(
         optimizer=keras.optimizers.Adam(1e-4, use_ema=True,
                                         ema_momentum=0.999),
-        jit_compile=job["jit"],
+        jit_compile=jit,
     )
+
+
+def train(job):
+    diffusion, video = _build(job)
+    compile_for_training(diffusion, job["jit"])
     diffusion(video, training=False)
     diffusion.optimizer.build(diffusion.trainable_variables)
     built_mib = _peak_mib()

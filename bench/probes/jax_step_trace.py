@@ -73,10 +73,7 @@ def main():
     if keras.config.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax")
     diffusion, video = _child._build(_child.model_job(_child.SHAPES[args.shape]))
-    diffusion.compile(
-        optimizer=keras.optimizers.Adam(1e-4, use_ema=True, ema_momentum=0.999),
-        jit_compile=True,
-    )
+    _child.compile_for_training(diffusion, jit=True)
     for _ in range(args.warmup):
         diffusion.train_on_batch(video)
     with jax.profiler.trace(args.trace_dir, create_perfetto_trace=True):
